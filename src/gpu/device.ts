@@ -1,0 +1,122 @@
+/**
+ * Choosing a WebGPU implementation: Dawn (`npm:webgpu`) where it yields an adapter, else Deno's
+ * built-in `navigator.gpu`. The CPU fallback is decided one level up (see `src/ops/backend_select.ts`).
+ * @module
+ */
+import { GpuUnavailableError } from "./errors.ts";
+
+/** Which WebGPU implementation provided the device. */
+export type GpuProvider = "dawn" | "deno";
+
+/** What we tell users about the device we run on. */
+export interface GpuDeviceInfo {
+  /** `"dawn"` (npm:webgpu) or `"deno"` (Deno's built-in WebGPU). */
+  provider: GpuProvider;
+  /** Adapter description, e.g. "NVIDIA H200" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** Adapter vendor string as reported. */
+  vendor: string;
+  /** Adapter architecture string as reported. */
+  architecture: string;
+  /** True for software adapters (Mesa llvmpipe / lavapipe). */
+  isFallbackAdapter: boolean;
+  /** Optional features enabled on the device (e.g. "timestamp-query", "subgroups"). */
+  features: string[];
+  /** Largest storage-buffer binding the device accepts, in bytes. */
+  maxStorageBufferBindingSize: number;
+  /** Largest buffer the device accepts, in bytes. */
+  maxBufferSize: number;
+  /** Providers tried before this one and why they were passed over. */
+  fallbackFrom: string[];
+}
+
+/** A device plus what we know about it. */
+export interface AcquiredDevice {
+  /** The WebGPU device. */
+  device: GPUDevice;
+  /** Description for logs, CLI and API. */
+  info: GpuDeviceInfo;
+}
+
+/** Which provider to try: `"auto"` tries Dawn, then Deno's built-in. */
+export type GpuPreference = "auto" | GpuProvider;
+
+/** Optional features we enable when the adapter has them. */
+const WANTED_FEATURES: GPUFeatureName[] = ["timestamp-query", "subgroups" as GPUFeatureName, "shader-f16"];
+
+let dawnGpu: GPU | null | undefined;
+
+/** Loads Dawn once; `null` when the addon cannot load on this platform. */
+async function loadDawn(): Promise<GPU | null> {
+  if (dawnGpu !== undefined) return dawnGpu;
+  try {
+    const mod = await import("webgpu");
+    dawnGpu = mod.create([]) as unknown as GPU;
+  } catch {
+    dawnGpu = null;
+  }
+  return dawnGpu;
+}
+
+async function tryProvider(provider: GpuProvider): Promise<{ adapter: GPUAdapter } | string> {
+  const gpu = provider === "dawn" ? await loadDawn() : (globalThis.navigator?.gpu ?? null);
+  if (!gpu) return provider === "dawn" ? "npm:webgpu did not load" : "navigator.gpu is not available";
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
+  if (!adapter) return "no adapter";
+  return { adapter };
+}
+
+/**
+ * Acquires a WebGPU device with the adapter's largest buffer limits.
+ * @param preference Provider to use; `"auto"` tries Dawn, then Deno's built-in WebGPU.
+ * @returns The device and a description of it.
+ * @throws {GpuUnavailableError} When no provider yields an adapter and device.
+ */
+export async function acquireDevice(preference: GpuPreference = "auto"): Promise<AcquiredDevice> {
+  const order: GpuProvider[] = preference === "auto" ? ["dawn", "deno"] : [preference];
+  const skipped: string[] = [];
+  for (const provider of order) {
+    const found = await tryProvider(provider);
+    if (typeof found === "string") {
+      skipped.push(`${provider}: ${found}`);
+      continue;
+    }
+    const { adapter } = found;
+    const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+    const lim = adapter.limits;
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({
+        requiredFeatures: features,
+        requiredLimits: {
+          maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+          maxBufferSize: lim.maxBufferSize,
+          maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+          maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+          maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
+          maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+          maxComputeWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
+        },
+      });
+    } catch (e) {
+      skipped.push(`${provider}: requestDevice failed (${(e as Error).message})`);
+      continue;
+    }
+    const ai = adapter.info;
+    return {
+      device,
+      info: {
+        provider,
+        description: ai?.description || ai?.device || "unknown adapter",
+        vendor: ai?.vendor ?? "",
+        architecture: ai?.architecture ?? "",
+        isFallbackAdapter: Boolean((ai as { isFallbackAdapter?: boolean })?.isFallbackAdapter),
+        features,
+        maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+        maxBufferSize: device.limits.maxBufferSize,
+        fallbackFrom: skipped,
+      },
+    };
+  }
+  throw new GpuUnavailableError(`no WebGPU device (${skipped.join("; ")})`);
+}

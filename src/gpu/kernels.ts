@@ -1,0 +1,28 @@
+/**
+ * The one place WGSL sources are imported (text imports), so every kernel ships inside the module
+ * graph with no file-system permission needed.
+ * @module
+ */
+import add from "../../kernels/add.wgsl" with { type: "text" };
+import attention from "../../kernels/attention.wgsl" with { type: "text" };
+import embed from "../../kernels/embed.wgsl" with { type: "text" };
+import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
+import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
+import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
+import patchEmbed from "../../kernels/patch_embed.wgsl" with { type: "text" };
+import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
+
+/** WGSL source of every kernel, by file stem. */
+export const KERNEL_SOURCES = {
+  add,
+  attention,
+  embed,
+  layer_norm: layerNorm,
+  matmul,
+  mean_pool: meanPool,
+  patch_embed: patchEmbed,
+  strided_copy: stridedCopy,
+} as const;
+
+/** A kernel's name (its file stem in `kernels/`). */
+export type KernelName = keyof typeof KERNEL_SOURCES;

@@ -1,0 +1,78 @@
+/**
+ * The compute interface the model code is written against. Two implementations: `CpuBackend`
+ * (the `*_ref.ts` references; exact and slow) and `GpuBackend` (our WGSL kernels). Every op takes
+ * tensors made by the same backend and returns a new transient tensor the caller releases.
+ * @module
+ */
+import type { AttentionShape, AttnView } from "./attention_ref.ts";
+import type { MatmulOptions } from "./matmul_ref.ts";
+import type { PatchGeometry } from "./patch_embed_ref.ts";
+import type { CopySpec } from "./strided_copy_ref.ts";
+import type { DType, Tensor } from "./tensor.ts";
+
+/** What a backend runs on, as shown by `d2d info` and `model.info`. */
+export interface BackendInfo {
+  /** `"gpu"` (WebGPU kernels) or `"cpu"` (TypeScript references). */
+  kind: "cpu" | "gpu";
+  /** `"dawn"` (npm:webgpu), `"deno"` (built-in WebGPU) or `"cpu"`. */
+  provider: "cpu" | "dawn" | "deno";
+  /** Adapter description (or "TypeScript reference kernels"). */
+  description: string;
+  /** True when this is not the first choice (e.g. CPU because no GPU was found, or a software adapter). */
+  fallback: boolean;
+  /** Providers passed over, with reasons. */
+  fallbackFrom: string[];
+}
+
+/** Matmul epilogue inputs. */
+export interface MatmulEpilogue extends MatmulOptions {
+  /** [N] bias added before the activation. */
+  bias?: Tensor;
+  /** [M, N] added after the activation. */
+  residual?: Tensor;
+}
+
+/** Tensor storage plus the ops our models need. */
+export interface Backend extends Disposable {
+  /** What this backend runs on. */
+  readonly info: BackendInfo;
+  /** Persistent tensor (weights): lives until {@link free} or dispose. */
+  upload(data: Float32Array | Uint32Array, shape: readonly number[], label?: string): Tensor;
+  /** Transient tensor filled with `data` (inputs); give back with {@link release}. */
+  input(data: Float32Array | Uint32Array, shape: readonly number[]): Tensor;
+  /** Transient tensor with undefined contents (e.g. a KV cache written before it is read). */
+  alloc(shape: readonly number[], dtype?: DType): Tensor;
+  /** Returns transient tensors (undefined entries are ignored). */
+  release(...tensors: (Tensor | undefined)[]): void;
+  /** Frees a persistent tensor. */
+  free(t: Tensor): void;
+  /** Reads tensors back: on the GPU, one submit and one wait for all of them. */
+  read(tensors: Tensor[]): Promise<(Float32Array | Uint32Array)[]>;
+  /** Submits recorded work without waiting (no-op on the CPU). */
+  flush(): void;
+  /** C = act(A·B + bias) + residual; A [M, K], B [K, N] or [N, K] with `transB`. */
+  matmul(a: Tensor, b: Tensor, epilogue?: MatmulEpilogue): Tensor;
+  /** Row-wise LayerNorm of [rows, cols]. */
+  layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor;
+  /** Softmax attention over strided views; output [batch·tq, heads·headDim]. */
+  attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    shape: AttentionShape,
+    qv: AttnView,
+    kv: AttnView,
+    vv: AttnView,
+    keyMask?: Tensor,
+  ): Tensor;
+  /** Token (+ position, + type) embeddings; ids are u32 tensors. */
+  embed(ids: Tensor, wte: Tensor, pos?: Tensor, wpe?: Tensor, types?: Tensor, wtt?: Tensor): Tensor;
+  /** Copies a strided block of `src` into `dst` in place. */
+  stridedCopy(src: Tensor, dst: Tensor, spec: CopySpec): void;
+  /** Masked mean over tokens: [batch·seq, cols] → [batch, cols]. */
+  meanPool(x: Tensor, mask: Tensor, batch: number, seq: number): Tensor;
+  /** ViT patch + CLS + position embeddings. */
+  patchEmbed(pix: Tensor, w: Tensor, bias: Tensor, cls: Tensor, pos: Tensor, g: PatchGeometry): Tensor;
+  /** a + b (b broadcast by repetition). */
+  add(a: Tensor, b: Tensor): Tensor;
+}

@@ -1,0 +1,119 @@
+/**
+ * The CPU backend: runs the `*_ref.ts` references. Used where no GPU exists and as the
+ * ground truth GPU results are tested against.
+ * @module
+ */
+import { addRef } from "./add_ref.ts";
+import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
+import type { Backend, BackendInfo, MatmulEpilogue } from "./backend.ts";
+import { embedRef } from "./embed_ref.ts";
+import { layerNormRef } from "./layer_norm_ref.ts";
+import { matmulRef } from "./matmul_ref.ts";
+import { meanPoolRef } from "./mean_pool_ref.ts";
+import { patchEmbedRef, type PatchGeometry } from "./patch_embed_ref.ts";
+import { type CopySpec, stridedCopyRef } from "./strided_copy_ref.ts";
+import { CpuTensor, type DType, numel, type Tensor } from "./tensor.ts";
+
+function cpu(t: Tensor, what = "tensor"): CpuTensor {
+  if (!(t instanceof CpuTensor)) throw new TypeError(`${what} must be a CPU tensor`);
+  return t;
+}
+const f32 = (t: Tensor, what?: string) => cpu(t, what).data as Float32Array;
+const u32 = (t: Tensor, what?: string) => cpu(t, what).data as Uint32Array;
+const opt = <T>(t: Tensor | undefined, f: (t: Tensor) => T) => (t ? f(t) : undefined);
+
+/** Backend running the TypeScript references. */
+export class CpuBackend implements Backend {
+  /** What this backend is. */
+  readonly info: BackendInfo;
+
+  /** @param fallbackFrom Providers passed over before settling on the CPU. */
+  constructor(fallbackFrom: string[] = []) {
+    this.info = {
+      kind: "cpu",
+      provider: "cpu",
+      description: "TypeScript reference kernels (CPU)",
+      fallback: fallbackFrom.length > 0,
+      fallbackFrom,
+    };
+  }
+
+  upload(data: Float32Array | Uint32Array, shape: readonly number[]): Tensor {
+    return new CpuTensor(data, shape);
+  }
+  input(data: Float32Array | Uint32Array, shape: readonly number[]): Tensor {
+    return new CpuTensor(data.slice(), shape);
+  }
+  alloc(shape: readonly number[], dtype: DType = "f32"): Tensor {
+    const n = numel(shape);
+    return new CpuTensor(dtype === "f32" ? new Float32Array(n) : new Uint32Array(n), shape);
+  }
+  release(): void {}
+  free(): void {}
+  read(tensors: Tensor[]): Promise<(Float32Array | Uint32Array)[]> {
+    return Promise.resolve(tensors.map((t) => cpu(t).data.slice()));
+  }
+  flush(): void {}
+
+  matmul(a: Tensor, b: Tensor, e: MatmulEpilogue = {}): Tensor {
+    const [m, k] = a.shape;
+    const n = e.transB ? b.shape[0] : b.shape[1];
+    const kb = e.transB ? b.shape[1] : b.shape[0];
+    if (k !== kb) throw new RangeError(`matmul: A is [${a.shape}] but B is [${b.shape}]`);
+    const c = matmulRef(f32(a), f32(b), m, k, n, e, opt(e.bias, f32), opt(e.residual, f32));
+    return new CpuTensor(c, [m, n]);
+  }
+
+  layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+    const [rows, cols] = x.shape;
+    return new CpuTensor(layerNormRef(f32(x), f32(gamma), f32(beta), rows, cols, eps), x.shape);
+  }
+
+  attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    s: AttentionShape,
+    qv: AttnView,
+    kv: AttnView,
+    vv: AttnView,
+    keyMask?: Tensor,
+  ): Tensor {
+    const out = attentionRef(f32(q), f32(k), f32(v), s, qv, kv, vv, opt(keyMask, u32));
+    return new CpuTensor(out, [s.batch * s.tq, s.heads * s.headDim]);
+  }
+
+  embed(ids: Tensor, wte: Tensor, pos?: Tensor, wpe?: Tensor, types?: Tensor, wtt?: Tensor): Tensor {
+    const cols = wte.shape[1];
+    const out = embedRef(
+      u32(ids),
+      f32(wte),
+      cols,
+      opt(pos, u32),
+      opt(wpe, f32),
+      opt(types, u32),
+      opt(wtt, f32),
+    );
+    return new CpuTensor(out, [ids.shape[0], cols]);
+  }
+
+  stridedCopy(src: Tensor, dst: Tensor, spec: CopySpec): void {
+    stridedCopyRef(f32(src), f32(dst), spec);
+  }
+
+  meanPool(x: Tensor, mask: Tensor, batch: number, seq: number): Tensor {
+    const cols = x.shape[1];
+    return new CpuTensor(meanPoolRef(f32(x), u32(mask), batch, seq, cols), [batch, cols]);
+  }
+
+  patchEmbed(pix: Tensor, w: Tensor, bias: Tensor, cls: Tensor, pos: Tensor, g: PatchGeometry): Tensor {
+    const out = patchEmbedRef(f32(pix), f32(w), f32(bias), f32(cls), f32(pos), g);
+    return new CpuTensor(out, [out.length / g.dim, g.dim]);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return new CpuTensor(addRef(f32(a), f32(b)), a.shape);
+  }
+
+  [Symbol.dispose](): void {}
+}

@@ -1,0 +1,63 @@
+/**
+ * Picks the backend: Dawn where it yields an adapter, else Deno's built-in WebGPU, else the CPU,
+ * and records why. `D2D_BACKEND` (or the `backend` option) forces a choice.
+ * @module
+ */
+import { GpuContext } from "../gpu/context.ts";
+import { GpuUnavailableError } from "../gpu/errors.ts";
+import type { Backend } from "./backend.ts";
+import { CpuBackend } from "./cpu_backend.ts";
+import { GpuBackend } from "./gpu_backend.ts";
+
+/** Backend choices: `auto` (GPU if any, else CPU), `gpu` (Dawn or built-in, else fail), one provider, or `cpu`. */
+export type BackendChoice = "auto" | "gpu" | "dawn" | "webgpu" | "cpu";
+
+/** Valid values of {@link BackendChoice}, for validation messages. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "gpu", "dawn", "webgpu", "cpu"];
+
+/** Options for {@link createBackend}. */
+export interface CreateBackendOptions {
+  /** Per-kernel GPU timing (default: `D2D_PROFILE=1`). */
+  profile?: boolean;
+}
+
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: behave as if unset
+  }
+}
+
+/**
+ * Parses a backend choice.
+ * @param value User input (option or `D2D_BACKEND`).
+ * @returns The choice.
+ * @throws {TypeError} When the value is not one of {@link BACKEND_CHOICES}.
+ */
+export function parseBackendChoice(value: string): BackendChoice {
+  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
+  throw new TypeError(`backend must be one of ${BACKEND_CHOICES.join(", ")}; got "${value}"`);
+}
+
+/**
+ * Creates a backend.
+ * @param choice What to use; defaults to `D2D_BACKEND` or `"auto"`.
+ * @param options Profiling switch.
+ * @returns The backend; `info` says what it is and what was passed over.
+ * @throws {GpuUnavailableError} When a GPU was demanded and none is available.
+ */
+export async function createBackend(
+  choice: BackendChoice = parseBackendChoice(envVar("D2D_BACKEND") ?? "auto"),
+  options: CreateBackendOptions = {},
+): Promise<Backend> {
+  if (choice === "cpu") return new CpuBackend();
+  const profile = options.profile ?? envVar("D2D_PROFILE") === "1";
+  const preference = choice === "dawn" ? "dawn" : choice === "webgpu" ? "deno" : "auto";
+  try {
+    return new GpuBackend(await GpuContext.create({ preference, profile }));
+  } catch (e) {
+    if (choice !== "auto" || !(e instanceof GpuUnavailableError)) throw e;
+    return new CpuBackend([e.message]);
+  }
+}
