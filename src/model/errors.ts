@@ -30,3 +30,18 @@ export class UnsupportedModelError extends Error {
     this.name = "UnsupportedModelError";
   }
 }
+
+/** A caller passed input the model cannot take (bad token id, wrong shape, too long); maps to HTTP 400. */
+export class InvalidInputError extends RangeError {
+  /** The offending parameter, e.g. `"input_ids"`. */
+  readonly param: string;
+  /**
+   * @param param Name of the offending parameter.
+   * @param problem What is wrong and what was expected.
+   */
+  constructor(param: string, problem: string) {
+    super(`${param}: ${problem}`);
+    this.name = "InvalidInputError";
+    this.param = param;
+  }
+}

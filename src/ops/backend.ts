@@ -43,7 +43,7 @@ export interface Backend extends Disposable {
   /** Transient tensor with undefined contents (e.g. a KV cache written before it is read). */
   alloc(shape: readonly number[], dtype?: DType): Tensor;
   /** Returns transient tensors (undefined entries are ignored). */
-  release(...tensors: (Tensor | undefined)[]): void;
+  release(...tensors: (Tensor | undefined | null)[]): void;
   /** Frees a persistent tensor. */
   free(t: Tensor): void;
   /** Reads tensors back: on the GPU, one submit and one wait for all of them. */

@@ -31,9 +31,10 @@ export function embedRef(
     const p = pos && wpe ? clampRow(pos[r], wpe) : -1;
     const y = types && wtt ? clampRow(types[r], wtt) : -1;
     for (let c = 0; c < cols; c++) {
+      // fround after each add: the same f32 rounding sequence as the kernel, so results match exactly.
       let v = wte[t + c];
-      if (p >= 0) v += wpe![p + c];
-      if (y >= 0) v += wtt![y + c];
+      if (p >= 0) v = Math.fround(v + wpe![p + c]);
+      if (y >= 0) v = Math.fround(v + wtt![y + c]);
       out[r * cols + c] = v;
     }
   }

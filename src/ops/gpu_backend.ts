@@ -53,7 +53,7 @@ export class GpuBackend implements Backend {
   alloc(shape: readonly number[], dtype: DType = "f32"): Tensor {
     return allocTensor(this.ctx, shape, dtype);
   }
-  release(...tensors: (Tensor | undefined)[]): void {
+  release(...tensors: (Tensor | undefined | null)[]): void {
     for (const t of tensors) if (t && gpu(t).pooled) this.ctx.pool.release(gpu(t).buffer);
   }
   free(t: Tensor): void {

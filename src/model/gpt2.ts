@@ -1,0 +1,152 @@
+/**
+ * GPT-2 (GPT2LMHeadModel / GPT2Model): pre-LN decoder blocks with a KV cache and a tied LM head.
+ * @module
+ */
+import type { Backend } from "../ops/backend.ts";
+import type { Tensor } from "../ops/tensor.ts";
+import type { Gpt2Config } from "./config.ts";
+import {
+  type AttentionParams,
+  DenseFfn,
+  type FeedForward,
+  type LayerKv,
+  layerNorm,
+  type LayerNormParams,
+  type PassContext,
+  selfAttention,
+} from "./layers.ts";
+import type { WeightLoader } from "./weight_loader.ts";
+
+/** One pre-LN block: x + Attn(LN1(x)), then h + FFN(LN2(h)). */
+export interface Gpt2Block {
+  /** LayerNorm before attention. */
+  ln1: LayerNormParams;
+  /** Causal self-attention. */
+  attn: AttentionParams;
+  /** LayerNorm before the FFN (its output is the router's input). */
+  ln2: LayerNormParams;
+  /** Feed-forward (dense or D2DMoE). */
+  ffn: FeedForward;
+}
+
+/** A KV cache for every layer, sized for `maxT` tokens per batch entry. */
+export interface KvCache {
+  /** Per-layer keys and values. */
+  layers: LayerKv[];
+  /** Capacity per entry. */
+  maxT: number;
+  /** Batch entries. */
+  batch: number;
+  /** Tokens already cached. */
+  length: number;
+}
+
+/** GPT-2 weights on a backend. */
+export class Gpt2Net {
+  private constructor(
+    readonly config: Gpt2Config,
+    readonly wte: Tensor,
+    readonly wpe: Tensor,
+    readonly blocks: Gpt2Block[],
+    readonly lnF: LayerNormParams,
+    readonly lmHead: Tensor,
+    readonly lmHeadTransposed: boolean,
+  ) {}
+
+  /**
+   * Loads GPT-2 weights (names with or without the `transformer.` prefix).
+   * @param ld Loader.
+   * @param cfg Parsed config.
+   * @returns The network.
+   * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
+   */
+  static async load(ld: WeightLoader, cfg: Gpt2Config): Promise<Gpt2Net> {
+    const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps;
+    const wte = await ld.tensor("wte.weight", [cfg.vocabSize, C]);
+    const wpe = await ld.tensor("wpe.weight", [cfg.maxPositions, C]);
+    const blocks: Gpt2Block[] = [];
+    for (let i = 0; i < cfg.layers; i++) {
+      const p = `h.${i}`;
+      const qkv = await ld.conv1d(`${p}.attn.c_attn`, C, 3 * C);
+      const proj = await ld.conv1d(`${p}.attn.c_proj`, C, C);
+      const fc = await ld.conv1d(`${p}.mlp.c_fc`, C, I);
+      const down = await ld.conv1d(`${p}.mlp.c_proj`, I, C);
+      blocks.push({
+        ln1: await ld.layerNorm(`${p}.ln_1`, C, eps),
+        attn: ld.attention(qkv, proj, cfg.heads),
+        ln2: await ld.layerNorm(`${p}.ln_2`, C, eps),
+        ffn: new DenseFfn(fc.w, fc.b, down.w, down.b, cfg.activation),
+      });
+    }
+    const lnF = await ld.layerNorm("ln_f", C, eps);
+    // Tied head: logits = x · wteᵀ, read straight from the embedding table (transB).
+    let lmHead = wte;
+    if (!cfg.tieWordEmbeddings && ld.store.has("lm_head.weight")) {
+      lmHead = ld.upload(
+        await ld.store.readF32("lm_head.weight", [cfg.vocabSize, C]),
+        [cfg.vocabSize, C],
+        "lm_head",
+      );
+    }
+    return new Gpt2Net(cfg, wte, wpe, blocks, lnF, lmHead, true);
+  }
+
+  /**
+   * Allocates an empty KV cache.
+   * @param be Backend.
+   * @param batch Batch entries.
+   * @param maxT Tokens per entry (≤ n_positions).
+   * @returns The cache (release its tensors with {@link Gpt2Net.freeCache}).
+   */
+  createCache(be: Backend, batch: number, maxT: number): KvCache {
+    const C = this.config.hidden;
+    const layers = this.blocks.map(() => ({
+      k: be.alloc([batch * maxT, C]),
+      v: be.alloc([batch * maxT, C]),
+    }));
+    return { layers, maxT, batch, length: 0 };
+  }
+
+  /** Releases a cache's tensors. */
+  freeCache(be: Backend, cache: KvCache): void {
+    for (const l of cache.layers) be.release(l.k, l.v);
+  }
+
+  /**
+   * Runs the decoder over new tokens, appending them to `cache` when given.
+   * @param pass Pass context (batch, seq = new tokens per entry).
+   * @param ids u32 [batch·seq].
+   * @param positions u32 [batch·seq].
+   * @param keyMask Optional u32 [batch, keys] (keys = cached + new).
+   * @param cache Optional KV cache; its length grows by `seq`.
+   * @returns Final hidden states after ln_f [batch·seq, C] (transient).
+   */
+  decode(pass: PassContext, ids: Tensor, positions: Tensor, keyMask?: Tensor, cache?: KvCache): Tensor {
+    const be = pass.be;
+    let x = be.embed(ids, this.wte, positions, this.wpe);
+    for (const [i, b] of this.blocks.entries()) {
+      pass.layer = i;
+      const h = layerNorm(be, x, b.ln1);
+      const kv = cache ? { cache: cache.layers[i], maxT: cache.maxT, past: cache.length } : undefined;
+      const a = selfAttention(pass, h, b.attn, x, { causal: true, keyMask, kv });
+      const h2 = layerNorm(be, a, b.ln2);
+      const y = b.ffn.forward(pass, h2, a);
+      be.release(x, h, a, h2);
+      x = y;
+    }
+    if (cache) cache.length += pass.seq;
+    const out = layerNorm(be, x, this.lnF);
+    be.release(x);
+    return out;
+  }
+
+  /**
+   * LM head: logits for the given rows.
+   * @param be Backend.
+   * @param hidden [rows, C].
+   * @returns [rows, vocab] (transient).
+   */
+  logits(be: Backend, hidden: Tensor): Tensor {
+    return be.matmul(hidden, this.lmHead, { transB: this.lmHeadTransposed });
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The building blocks shared by BERT, GPT-2 and ViT: LayerNorm, fused-QKV self-attention (with an
+ * optional KV cache) and the feed-forward seam a D2DMoE layer plugs into.
+ * @module
+ */
+import type { Activation } from "../ops/activation.ts";
+import type { AttnView } from "../ops/attention_ref.ts";
+import type { Backend } from "../ops/backend.ts";
+import type { Tensor } from "../ops/tensor.ts";
+import type { MacTally } from "./stats.ts";
+
+/** LayerNorm parameters. */
+export interface LayerNormParams {
+  /** Scale [C]. */
+  gamma: Tensor;
+  /** Shift [C]. */
+  beta: Tensor;
+  /** Variance epsilon. */
+  eps: number;
+}
+
+/** Self-attention parameters with Q, K, V fused into one projection. */
+export interface AttentionParams {
+  /** [C, 3C]: columns 0..C−1 produce Q, then K, then V. */
+  wqkv: Tensor;
+  /** [3C]. */
+  bqkv: Tensor;
+  /** Output projection [C, C]. */
+  wo: Tensor;
+  /** [C]. */
+  bo: Tensor;
+  /** Number of heads. */
+  heads: number;
+}
+
+/** Per-call state of a forward pass, handed to every layer. */
+export interface PassContext {
+  /** Backend the pass runs on. */
+  be: Backend;
+  /** Batch entries. */
+  batch: number;
+  /** Tokens per entry in this pass. */
+  seq: number;
+  /** Layer index (set by the block loop). */
+  layer: number;
+  /** MAC accounting for this call. */
+  tally: MacTally;
+  /** Options the FFN layers read (τ, routing mode, counters); opaque to dense layers. */
+  routing?: unknown;
+}
+
+/**
+ * The feed-forward seam: dense FFNs and D2DMoE layers both compute `residual + FFN(x)`.
+ * `x` is the FFN input (after the LayerNorm that precedes it), `[tokens, C]`.
+ */
+export interface FeedForward {
+  /** Short name for info output ("dense" or "d2dmoe"). */
+  readonly kind: string;
+  /** Dense multiply-accumulates per token (2·C·I for a two-layer FFN). */
+  readonly denseMacsPerToken: number;
+  /**
+   * @param pass Pass context.
+   * @param x FFN input [tokens, C].
+   * @param residual Tensor added to the output [tokens, C].
+   * @returns residual + FFN(x), a new transient tensor.
+   */
+  forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor;
+}
+
+/** The dense two-layer FFN: act(x·W1 + b1)·W2 + b2. */
+export class DenseFfn implements FeedForward {
+  readonly kind = "dense";
+  readonly denseMacsPerToken: number;
+
+  /**
+   * @param w1 [C, I].
+   * @param b1 [I].
+   * @param w2 [I, C].
+   * @param b2 [C].
+   * @param act Hidden activation.
+   */
+  constructor(
+    readonly w1: Tensor,
+    readonly b1: Tensor,
+    readonly w2: Tensor,
+    readonly b2: Tensor,
+    readonly act: Activation,
+  ) {
+    this.denseMacsPerToken = 2 * w1.shape[0] * w1.shape[1];
+  }
+
+  forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor {
+    pass.tally.addDenseFfn(x.shape[0] * this.denseMacsPerToken);
+    const h = pass.be.matmul(x, this.w1, { bias: this.b1, act: this.act });
+    const y = pass.be.matmul(h, this.w2, { bias: this.b2, residual });
+    pass.be.release(h);
+    return y;
+  }
+}
+
+/** Keys and values of past tokens for one layer: two `[batch·maxT, C]` tensors. */
+export interface LayerKv {
+  /** Keys, row b·maxT + t. */
+  k: Tensor;
+  /** Values, same layout. */
+  v: Tensor;
+}
+
+/** Where the current tokens sit in a KV cache. */
+export interface KvSlot {
+  /** The layer's cache. */
+  cache: LayerKv;
+  /** Capacity per batch entry. */
+  maxT: number;
+  /** Tokens already cached (position of the first new token). */
+  past: number;
+}
+
+/**
+ * LayerNorm of a [rows, C] tensor.
+ * @param be Backend.
+ * @param x Input.
+ * @param p Parameters.
+ * @returns A new tensor.
+ */
+export function layerNorm(be: Backend, x: Tensor, p: LayerNormParams): Tensor {
+  return be.layerNorm(x, p.gamma, p.beta, p.eps);
+}
+
+/**
+ * Multi-head self-attention with output projection: `residual + Attn(x)·Wo + bo`.
+ * @param pass Pass context (batch, seq).
+ * @param x Input [batch·seq, C].
+ * @param p Weights.
+ * @param residual Added to the output.
+ * @param opts Causal rule, key mask [batch, keys] (u32), KV-cache slot.
+ * @returns A new tensor [batch·seq, C].
+ */
+export function selfAttention(
+  pass: PassContext,
+  x: Tensor,
+  p: AttentionParams,
+  residual: Tensor,
+  opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot },
+): Tensor {
+  const { be, batch, seq } = pass;
+  const C = p.wo.shape[0];
+  const dh = C / p.heads;
+  const qkv = be.matmul(x, p.wqkv, { bias: p.bqkv });
+  const packed = (o: number): AttnView => ({ offset: o, rowStride: 3 * C, batchStride: seq * 3 * C });
+  let kSrc = qkv, vSrc = qkv, kv = packed(C), vv = packed(2 * C), tk = seq, qPos0 = 0;
+  if (opts.kv) {
+    const { cache, maxT, past } = opts.kv;
+    const append = (src: number) => ({
+      nb: batch,
+      nt: seq,
+      nc: C,
+      srcOffset: src,
+      srcB: seq * 3 * C,
+      srcT: 3 * C,
+      dstOffset: past * C,
+      dstB: maxT * C,
+      dstT: C,
+    });
+    be.stridedCopy(qkv, cache.k, append(C));
+    be.stridedCopy(qkv, cache.v, append(2 * C));
+    kSrc = cache.k;
+    vSrc = cache.v;
+    kv = vv = { offset: 0, rowStride: C, batchStride: maxT * C };
+    tk = past + seq;
+    qPos0 = past;
+  }
+  const attn = be.attention(
+    qkv,
+    kSrc,
+    vSrc,
+    { batch, heads: p.heads, headDim: dh, tq: seq, tk, qPos0, causal: opts.causal, scale: 1 / Math.sqrt(dh) },
+    packed(0),
+    kv,
+    vv,
+    opts.keyMask,
+  );
+  const out = be.matmul(attn, p.wo, { bias: p.bo, residual });
+  be.release(qkv, attn);
+  return out;
+}
+
+/**
+ * Frees attention weights.
+ * @param be Backend that owns them.
+ * @param p Weights.
+ */
+export function freeAttention(be: Backend, p: AttentionParams): void {
+  for (const t of [p.wqkv, p.bqkv, p.wo, p.bo]) be.free(t);
+}
+
+/**
+ * Frees LayerNorm weights.
+ * @param be Backend that owns them.
+ * @param p Weights.
+ */
+export function freeLayerNorm(be: Backend, p: LayerNormParams): void {
+  be.free(p.gamma);
+  be.free(p.beta);
+}
