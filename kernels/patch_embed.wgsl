@@ -2,7 +2,7 @@
 // out[b*(np+1) + 1 + p, d] = bias[d] + pos[1 + p, d] + Σ_{ch,ky,kx} pix[b, ch, py*P+ky, px*P+kx] · w[d, ch, ky, kx]
 // (a stride-P convolution, written directly: it runs once per image).
 
-struct Params { batch: u32, ch: u32, height: u32, width: u32, patch: u32, dim: u32, _p0: u32, _p1: u32 }
+struct Params { batch: u32, ch: u32, height: u32, width: u32, psz: u32, dim: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> pix: array<f32>;
@@ -16,8 +16,8 @@ struct Params { batch: u32, ch: u32, height: u32, width: u32, patch: u32, dim: u
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let g = (wid.x + wid.y * nwg.x) * 256u + li;
-  let gx = p.width / p.patch;
-  let np = gx * (p.height / p.patch);
+  let gx = p.width / p.psz;
+  let np = gx * (p.height / p.psz);
   let tokens = np + 1u;
   if (g >= p.batch * tokens * p.dim) { return; }
   let d = g % p.dim;
@@ -29,15 +29,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     return;
   }
   let pi = t - 1u;
-  let y0 = (pi / gx) * p.patch;
-  let x0 = (pi % gx) * p.patch;
+  let y0 = (pi / gx) * p.psz;
+  let x0 = (pi % gx) * p.psz;
   var s = bias[d];
   for (var c = 0u; c < p.ch; c++) {
     let pb = ((b * p.ch + c) * p.height + y0) * p.width + x0;
-    let wb = ((d * p.ch + c) * p.patch) * p.patch;
-    for (var ky = 0u; ky < p.patch; ky++) {
-      for (var kx = 0u; kx < p.patch; kx++) {
-        s = fma(pix[pb + ky * p.width + kx], w[wb + ky * p.patch + kx], s);
+    let wb = ((d * p.ch + c) * p.psz) * p.psz;
+    for (var ky = 0u; ky < p.psz; ky++) {
+      for (var kx = 0u; kx < p.psz; kx++) {
+        s = fma(pix[pb + ky * p.width + kx], w[wb + ky * p.psz + kx], s);
       }
     }
   }
