@@ -58,7 +58,19 @@ async function loadDawn(): Promise<GPU | null> {
   return dawnGpu;
 }
 
+/** Mesa's Vulkan driver prints an error line when XDG_RUNTIME_DIR is unset; give it a harmless value. */
+function quietMesa(): void {
+  try {
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) {
+      Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "d2dmoe-xdg-" }));
+    }
+  } catch {
+    // no env/write permission: the message is only noise
+  }
+}
+
 async function tryProvider(provider: GpuProvider): Promise<{ adapter: GPUAdapter } | string> {
+  if (provider === "deno") quietMesa();
   const gpu = provider === "dawn" ? await loadDawn() : (globalThis.navigator?.gpu ?? null);
   if (!gpu) return provider === "dawn" ? "npm:webgpu did not load" : "navigator.gpu is not available";
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
@@ -75,8 +87,20 @@ async function tryProvider(provider: GpuProvider): Promise<{ adapter: GPUAdapter
 export async function acquireDevice(preference: GpuPreference = "auto"): Promise<AcquiredDevice> {
   const order: GpuProvider[] = preference === "auto" ? ["dawn", "deno"] : [preference];
   const skipped: string[] = [];
+  let builtin: { adapter: GPUAdapter } | string | null = null;
+  if (preference === "auto") {
+    // Where the only adapter is a software one (CPU machines, CI), Dawn finds none and prints
+    // warnings while looking: ask the built-in first and skip Dawn there.
+    builtin = await tryProvider("deno");
+    const soft = typeof builtin !== "string" &&
+      Boolean((builtin.adapter.info as { isFallbackAdapter?: boolean })?.isFallbackAdapter);
+    if (soft) {
+      order.splice(0, 1);
+      skipped.push("dawn: not tried (only a software adapter is present)");
+    }
+  }
   for (const provider of order) {
-    const found = await tryProvider(provider);
+    const found = provider === "deno" && builtin !== null ? builtin : await tryProvider(provider);
     if (typeof found === "string") {
       skipped.push(`${provider}: ${found}`);
       continue;

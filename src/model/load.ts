@@ -108,7 +108,7 @@ export async function resolveModelDir(pathOrUrl: string | URL): Promise<string> 
  *
  * @example
  * ```ts
- * import { loadModel } from "./mod.ts";
+ * import { loadModel } from "@d2dmoe/d2dmoe";
  * using model = await loadModel("./tests/fixtures/hf-tiny/tiny-gpt2-relu", { backend: "cpu" });
  * const { token_ids } = await model.generate([10, 336, 491], { maxTokens: 4, greedy: true });
  * console.log(token_ids.length); // 4

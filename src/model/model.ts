@@ -105,8 +105,24 @@ export interface ClassifyResult {
 /** The loaded network, by family. */
 export type Net = BertNet | Gpt2Net | VitNet;
 
+/** What a converted model says about its conversion (from its manifest). */
+export interface MoeInfo {
+  /** Manifest format version. */
+  formatVersion: number;
+  /** Per FFN layer: experts and neurons per expert. */
+  layers: { experts: number; expertSize: number }[];
+  /** Router hidden width. */
+  routerWidth: number;
+  /** τ used when a call gives none. */
+  defaultTau: number;
+  /** Optional τ → FFN-fraction calibration table (ascending τ), for compute budgets. */
+  calibration?: { tau: number; ffn_fraction: number }[];
+}
+
 /** Hooks a converted (D2DMoE) model installs to route and count. */
 export interface RoutingHooks {
+  /** Conversion details. */
+  info: MoeInfo;
   /** Validates options and builds the per-pass routing state handed to FFN layers. */
   begin(be: Backend, opts: RunOptions): { routing: unknown; counters: Tensor[] };
   /** Adds what the counters say to the tally once read back. */
@@ -182,6 +198,11 @@ export class Model implements Disposable {
   /** The feed-forward layer of every block, in order. */
   get ffnLayers(): FeedForward[] {
     return this.#net.blocks.map((b) => b.ffn);
+  }
+
+  /** Conversion details of a D2DMoE model, or null for a dense one. */
+  get moe(): MoeInfo | null {
+    return this.#routing?.info ?? null;
   }
 
   /** What the backend is. */

@@ -14,35 +14,33 @@ import { USE_MAX_TOKENS } from "./tokenizer.ts";
 
 const P = "module_apply_default/Encoder_en/KonaTransformer/Encode/";
 
-/** Graph names of every weight the forward uses, and the shapes they must have. */
+/** Graph names of every weight the forward uses (expected shapes: see {@link extractUseWeights}). */
 export const USE_WEIGHT_NAMES = {
   /** Token embeddings, `[8002, 256]` (rows 8000-8001 are never indexed by the tokenizer). */
   embeddings: "module/Embeddings_en",
   /** Inverse timescales of the sinusoidal timing signal, `[1, 128]`. */
   timingInvTimescales: `${P}TransformerStack/Layer_0/AddTimingSignal/TimingSignal/ExpandDims_1`,
   /** Per layer `l` (0, 1). */
-  layer: (l: 0 | 1) => ({
-    ln1Scale:
-      `${P}Layer_${l}/TransformerLayer/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`,
-    ln1Bias:
-      `${P}Layer_${l}/TransformerLayer/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`,
-    qkvKernel: `module/Encoder_en/KonaTransformer/Encode/Layer_${l}/TransformerLayer/MultiheadAttention/` +
-      `qkv_transform_single/kernel/part_0`,
-    qkvBias:
-      `${P}Layer_${l}/TransformerLayer/MultiheadAttention/qkv_transform_single/bias/ConcatPartitions/concat`,
-    outKernel: `module/Encoder_en/KonaTransformer/Encode/Layer_${l}/TransformerLayer/MultiheadAttention/` +
-      `output_transform_single/kernel/part_0`,
-    outBias:
-      `${P}Layer_${l}/TransformerLayer/MultiheadAttention/output_transform_single/bias/ConcatPartitions/concat`,
-    ln2Scale:
-      `${P}Layer_${l}/TransformerLayer/FFN/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`,
-    ln2Bias:
-      `${P}Layer_${l}/TransformerLayer/FFN/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`,
-    ffn1Kernel: `${P}TransformerStack/Layer_${l}/TransformerLayer/FFN/conv1/Tensordot/Reshape_1`,
-    ffn1Bias: `${P}Layer_${l}/TransformerLayer/FFN/conv1/bias/ConcatPartitions/concat`,
-    ffn2Kernel: `${P}TransformerStack/Layer_${l}/TransformerLayer/FFN/conv2/Tensordot/Reshape_1`,
-    ffn2Bias: `${P}Layer_${l}/TransformerLayer/FFN/conv2/bias/ConcatPartitions/concat`,
-  }),
+  layer: (l: 0 | 1) => {
+    const tl = `${P}Layer_${l}/TransformerLayer/`;
+    const kernels =
+      `module/Encoder_en/KonaTransformer/Encode/Layer_${l}/TransformerLayer/MultiheadAttention/`;
+    const cat = "ConcatPartitions/concat";
+    return {
+      ln1Scale: `${tl}layer_prepostprocess/layer_norm/layer_norm_scale/${cat}`,
+      ln1Bias: `${tl}layer_prepostprocess/layer_norm/layer_norm_bias/${cat}`,
+      qkvKernel: `${kernels}qkv_transform_single/kernel/part_0`,
+      qkvBias: `${tl}MultiheadAttention/qkv_transform_single/bias/${cat}`,
+      outKernel: `${kernels}output_transform_single/kernel/part_0`,
+      outBias: `${tl}MultiheadAttention/output_transform_single/bias/${cat}`,
+      ln2Scale: `${tl}FFN/layer_prepostprocess/layer_norm/layer_norm_scale/${cat}`,
+      ln2Bias: `${tl}FFN/layer_prepostprocess/layer_norm/layer_norm_bias/${cat}`,
+      ffn1Kernel: `${P}TransformerStack/Layer_${l}/TransformerLayer/FFN/conv1/Tensordot/Reshape_1`,
+      ffn1Bias: `${tl}FFN/conv1/bias/${cat}`,
+      ffn2Kernel: `${P}TransformerStack/Layer_${l}/TransformerLayer/FFN/conv2/Tensordot/Reshape_1`,
+      ffn2Bias: `${tl}FFN/conv2/bias/${cat}`,
+    };
+  },
   /** Layer 0's residual projection 256 → 512 (`AdjustResidualInput/dense`), `[256, 512]` and `[512]`. */
   residKernel: `${P}Layer_0/TransformerLayer/dense/kernel/ConcatPartitions/concat`,
   residBias: `${P}Layer_0/TransformerLayer/dense/bias/ConcatPartitions/concat`,

@@ -21,7 +21,7 @@ import { ModelFormatError } from "../errors.ts";
 export interface TfjsTensor {
   /** Dimensions, outermost first. */
   shape: number[];
-  /** Row-major values: `Float32Array` for float weights (dequantized if needed), `Int32Array` for int32/bool. */
+  /** Row-major values: `Float32Array` for float weights (dequantized), `Int32Array` for int32/bool. */
   data: Float32Array | Int32Array;
 }
 

@@ -21,7 +21,7 @@
  *
  * 1. an unknown character scores 0 there (HF: `min - 10`);
  * 2. a best of exactly 0 counts as "unset", so a path scoring exactly 0 loses to the next candidate
- *    (": hello" → `▁`, `:`, `▁hello`: the zero-score `▁:` is never used at the start);
+ *    (": hello" → `▁`, `:`, `▁hell`, `o`: the zero-score `▁:` is never used at the start);
  * 3. exact ties go to the later start (HF: the earlier). Ties are common: "!!!!" + "!" and "!" + "!!!!"
  *    add the same floats;
  * 4. HF compares `prev + next` for every following node instead of the totals at the end position, which
@@ -79,8 +79,11 @@ export interface UseTokenizer {
  * ```ts
  * import assert from "node:assert/strict";
  * import { buildUseTokenizerJson } from "./tokenizer.ts";
- * const json = buildUseTokenizerJson([["\uFFFD", 0], ["<s>", 0], ["▁a", -1], [":", null]]);
- * assert.deepEqual((json.model as { vocab: unknown[] }).vocab[3], [":", 0]);
+ * const reserved = ["\uFFFD", "<s>", "</s>", "x1", "x2", "x3"].map((p) => [p, 0] as const);
+ * const json = buildUseTokenizerJson([...reserved, [":", null], ["▁a", -1]]);
+ * const pieces = (json.model as { vocab: [string, number][] }).vocab;
+ * assert.deepEqual(pieces[1], ["<s> ", 0]); // reserved: unmatchable
+ * assert.deepEqual(pieces[6], [":", 0]); // null score counts as 0
  * ```
  */
 export function buildUseTokenizerJson(vocab: UseVocab): Record<string, unknown> {
