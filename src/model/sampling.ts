@@ -3,7 +3,7 @@
  * (nucleus), seeded for reproducibility.
  * @module
  */
-import { Rng } from "../moe/rng.ts";
+import { Rng } from "../util/rng.ts";
 import { InvalidInputError } from "./errors.ts";
 
 /** How to pick the next token. */
