@@ -9,7 +9,12 @@ import embed from "../../kernels/embed.wgsl" with { type: "text" };
 import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
+import moeExpertMatmul from "../../kernels/moe_expert_matmul.wgsl" with { type: "text" };
+import moeMerge from "../../kernels/moe_merge.wgsl" with { type: "text" };
+import moeRouter from "../../kernels/moe_router.wgsl" with { type: "text" };
+import moeSelect from "../../kernels/moe_select.wgsl" with { type: "text" };
 import patchEmbed from "../../kernels/patch_embed.wgsl" with { type: "text" };
+import rowNorm from "../../kernels/row_norm.wgsl" with { type: "text" };
 import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 
 /** WGSL source of every kernel, by file stem. */
@@ -20,7 +25,12 @@ export const KERNEL_SOURCES = {
   layer_norm: layerNorm,
   matmul,
   mean_pool: meanPool,
+  moe_expert_matmul: moeExpertMatmul,
+  moe_merge: moeMerge,
+  moe_router: moeRouter,
+  moe_select: moeSelect,
   patch_embed: patchEmbed,
+  row_norm: rowNorm,
   strided_copy: stridedCopy,
 } as const;
 

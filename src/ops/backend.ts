@@ -6,6 +6,8 @@
  */
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
 import type { MatmulOptions } from "./matmul_ref.ts";
+import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
+import type { RoutingRule } from "./moe_select_ref.ts";
 import type { PatchGeometry } from "./patch_embed_ref.ts";
 import type { CopySpec } from "./strided_copy_ref.ts";
 import type { DType, Tensor } from "./tensor.ts";
@@ -75,4 +77,46 @@ export interface Backend extends Disposable {
   patchEmbed(pix: Tensor, w: Tensor, bias: Tensor, cls: Tensor, pos: Tensor, g: PatchGeometry): Tensor;
   /** a + b (b broadcast by repetition). */
   add(a: Tensor, b: Tensor): Tensor;
+  /** L2 norm of every row: [rows, cols] → [rows]. */
+  rowNorm(x: Tensor): Tensor;
+  /** D2DMoE router scores |relu(x·R1)·R2| [T, E]; zeroes `counts[countsOffset … +E)`. */
+  moeRouter(x: Tensor, r1: Tensor, r2: Tensor, counts: Tensor, countsOffset: number): Tensor;
+  /** Expert selection: per-expert token lists and counts, per-token pair rows (see `moe_select_ref.ts`). */
+  moeSelect(
+    scores: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+  ): MoeSelection;
+  /** Grouped expert matmul over selected pairs (up: gather + bias + act; down: pair rows). */
+  moeExpertMatmul(
+    a: Tensor,
+    lists: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    w: Tensor,
+    bias: Tensor | undefined,
+    shape: ExpertMatmulShape,
+  ): Tensor;
+  /** Per-token merge: residual + b2 + Σ selected pair outputs → [T, d]. */
+  moeMerge(
+    pairOut: Tensor,
+    tokRows: Tensor,
+    tokK: Tensor,
+    b2: Tensor,
+    residual: Tensor | undefined,
+    T: number,
+    E: number,
+  ): Tensor;
+}
+
+/** Selection tensors (u32): lists [E·cap], tokRows [T·E], tokK [T]. */
+export interface MoeSelection {
+  /** Token id of each expert slot. */
+  lists: Tensor;
+  /** Rows of each token's selected pairs. */
+  tokRows: Tensor;
+  /** Pairs per token. */
+  tokK: Tensor;
 }

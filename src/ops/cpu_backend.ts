@@ -5,11 +5,16 @@
  */
 import { addRef } from "./add_ref.ts";
 import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
-import type { Backend, BackendInfo, MatmulEpilogue } from "./backend.ts";
+import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection } from "./backend.ts";
 import { embedRef } from "./embed_ref.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
 import { matmulRef } from "./matmul_ref.ts";
 import { meanPoolRef } from "./mean_pool_ref.ts";
+import { type ExpertMatmulShape, moeExpertMatmulRef } from "./moe_expert_matmul_ref.ts";
+import { moeMergeRef } from "./moe_merge_ref.ts";
+import { moeRouterRef } from "./moe_router_ref.ts";
+import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
+import { rowNormRef } from "./row_norm_ref.ts";
 import { patchEmbedRef, type PatchGeometry } from "./patch_embed_ref.ts";
 import { type CopySpec, stridedCopyRef } from "./strided_copy_ref.ts";
 import { CpuTensor, type DType, numel, type Tensor } from "./tensor.ts";
@@ -113,6 +118,66 @@ export class CpuBackend implements Backend {
 
   add(a: Tensor, b: Tensor): Tensor {
     return new CpuTensor(addRef(f32(a), f32(b)), a.shape);
+  }
+
+  rowNorm(x: Tensor): Tensor {
+    const [rows, cols] = x.shape;
+    return new CpuTensor(rowNormRef(f32(x), rows, cols), [rows]);
+  }
+
+  moeRouter(x: Tensor, r1: Tensor, r2: Tensor, counts: Tensor, countsOffset: number): Tensor {
+    const [T, d] = x.shape;
+    const [w, E] = r2.shape;
+    u32(counts).fill(0, countsOffset, countsOffset + E);
+    return new CpuTensor(moeRouterRef(f32(x), f32(r1), f32(r2), { T, d, w, E }), [T, E]);
+  }
+
+  moeSelect(
+    scores: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+  ): MoeSelection {
+    const [T, E] = scores.shape;
+    const s = moeSelectRef(f32(scores), T, E, cap, rule);
+    const c = u32(counts);
+    for (let e = 0; e < E; e++) c[countsOffset + e] += s.counts[e];
+    return {
+      lists: new CpuTensor(s.lists, [E * cap]),
+      tokRows: new CpuTensor(s.tokRows, [T * E]),
+      tokK: new CpuTensor(s.tokK, [T]),
+    };
+  }
+
+  moeExpertMatmul(
+    a: Tensor,
+    lists: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    w: Tensor,
+    bias: Tensor | undefined,
+    shape: ExpertMatmulShape,
+  ): Tensor {
+    const c = u32(counts).subarray(countsOffset, countsOffset + shape.E);
+    const out = moeExpertMatmulRef(f32(a), u32(lists), c, f32(w), opt(bias, f32), shape);
+    return new CpuTensor(out, [shape.E * shape.cap, shape.N]);
+  }
+
+  moeMerge(
+    pairOut: Tensor,
+    tokRows: Tensor,
+    tokK: Tensor,
+    b2: Tensor,
+    residual: Tensor | undefined,
+    T: number,
+    E: number,
+  ): Tensor {
+    const d = b2.shape[0];
+    return new CpuTensor(
+      moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), opt(residual, f32), T, E, d),
+      [T, d],
+    );
   }
 
   [Symbol.dispose](): void {}

@@ -7,12 +7,19 @@ import type { GpuContext } from "../gpu/context.ts";
 import { addGpu } from "./add.ts";
 import { attentionGpu } from "./attention.ts";
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
-import type { Backend, BackendInfo, MatmulEpilogue } from "./backend.ts";
+import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection } from "./backend.ts";
 import { embedGpu } from "./embed.ts";
 import { allocTensor, gpu } from "./gpu_util.ts";
 import { layerNormGpu } from "./layer_norm.ts";
 import { matmulGpu } from "./matmul.ts";
 import { meanPoolGpu } from "./mean_pool.ts";
+import { moeExpertMatmulGpu } from "./moe_expert_matmul.ts";
+import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
+import { moeMergeGpu } from "./moe_merge.ts";
+import { moeRouterGpu } from "./moe_router.ts";
+import { moeSelectGpu } from "./moe_select.ts";
+import type { RoutingRule } from "./moe_select_ref.ts";
+import { rowNormGpu } from "./row_norm.ts";
 import { patchEmbedGpu } from "./patch_embed.ts";
 import type { PatchGeometry } from "./patch_embed_ref.ts";
 import { stridedCopyGpu } from "./strided_copy.ts";
@@ -108,6 +115,61 @@ export class GpuBackend implements Backend {
   }
   add(a: Tensor, b: Tensor): Tensor {
     return addGpu(this.ctx, gpu(a), gpu(b));
+  }
+  rowNorm(x: Tensor): Tensor {
+    return rowNormGpu(this.ctx, gpu(x));
+  }
+  moeRouter(x: Tensor, r1: Tensor, r2: Tensor, counts: Tensor, countsOffset: number): Tensor {
+    return moeRouterGpu(this.ctx, gpu(x), gpu(r1), gpu(r2), gpu(counts), countsOffset);
+  }
+  moeSelect(
+    scores: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+  ): MoeSelection {
+    return moeSelectGpu(this.ctx, gpu(scores), gpu(counts), countsOffset, cap, rule);
+  }
+  moeExpertMatmul(
+    a: Tensor,
+    lists: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    w: Tensor,
+    bias: Tensor | undefined,
+    shape: ExpertMatmulShape,
+  ): Tensor {
+    return moeExpertMatmulGpu(
+      this.ctx,
+      gpu(a),
+      gpu(lists),
+      gpu(counts),
+      countsOffset,
+      gpu(w),
+      opt(bias, "bias"),
+      shape,
+    );
+  }
+  moeMerge(
+    pairOut: Tensor,
+    tokRows: Tensor,
+    tokK: Tensor,
+    b2: Tensor,
+    residual: Tensor | undefined,
+    T: number,
+    E: number,
+  ): Tensor {
+    return moeMergeGpu(
+      this.ctx,
+      gpu(pairOut),
+      gpu(tokRows),
+      gpu(tokK),
+      gpu(b2),
+      opt(residual, "residual"),
+      T,
+      E,
+    );
   }
 
   [Symbol.dispose](): void {

@@ -1,0 +1,72 @@
+// Dynamic-k expert selection, one workgroup per token:
+//   dynk: run expert e iff r[e] ≥ tau · max_j r[j]  (ties inclusive; all-zero scores select every expert)
+//   topk: run the k experts of highest score (ties broken by lower index)
+// Builds, with u32 atomics and no readback: per-expert token lists (lists[e*cap + slot] = token),
+// per-expert counts (counts[counts_off + e]), and per-token rows of its selected (expert, slot)
+// pairs in ascending expert order (tok_rows[t*E + j] = e*cap + slot, tok_k[t] = number selected).
+
+struct Params { T: u32, E: u32, cap: u32, mode: u32, k: u32, counts_off: u32, tau: f32, _p0: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;
+@group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> lists: array<u32>;
+@group(0) @binding(4) var<storage, read_write> tok_rows: array<u32>;
+@group(0) @binding(5) var<storage, read_write> tok_k: array<u32>;
+
+const WG = 64u;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> scan: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32) {
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= p.T) { return; }   // uniform per workgroup
+  let base = t * p.E;
+  var m = 0.0;
+  for (var e = tid; e < p.E; e += WG) { m = max(m, scores[base + e]); }
+  red[tid] = m;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
+    workgroupBarrier();
+  }
+  let thr = p.tau * red[0];
+  var n = 0u;   // selected so far (uniform)
+  for (var e0 = 0u; e0 < p.E; e0 += WG) {
+    let e = e0 + tid;
+    var sel = 0u;
+    if (e < p.E) {
+      let r = scores[base + e];
+      if (p.mode == 0u) {
+        sel = select(0u, 1u, r >= thr);
+      } else {
+        var rank = 0u;
+        for (var j = 0u; j < p.E; j++) {
+          let q = scores[base + j];
+          if (q > r || (q == r && j < e)) { rank++; }
+        }
+        sel = select(0u, 1u, rank < p.k);
+      }
+    }
+    // Exclusive prefix sum of the flags keeps pairs in ascending expert order per token.
+    scan[tid] = sel;
+    workgroupBarrier();
+    for (var off = 1u; off < WG; off <<= 1u) {
+      var v = 0u;
+      if (tid >= off) { v = scan[tid - off]; }
+      workgroupBarrier();
+      scan[tid] += v;
+      workgroupBarrier();
+    }
+    if (sel == 1u) {
+      let slot = atomicAdd(&counts[p.counts_off + e], 1u);
+      lists[e * p.cap + slot] = t;
+      tok_rows[base + n + scan[tid] - 1u] = e * p.cap + slot;
+    }
+    n += scan[WG - 1u];
+    workgroupBarrier();
+  }
+  if (tid == 0u) { tok_k[t] = n; }
+}
