@@ -7,14 +7,14 @@ import type { Tensor } from "../ops/tensor.ts";
 import type { BertConfig } from "./config.ts";
 import {
   type AttentionParams,
-  DenseFfn,
   type FeedForward,
+  type FfnFactory,
   layerNorm,
   type LayerNormParams,
   type PassContext,
   selfAttention,
 } from "./layers.ts";
-import type { Linear, WeightLoader } from "./weight_loader.ts";
+import { denseLinearFfn, type Linear, type WeightLoader } from "./weight_loader.ts";
 
 /** One post-LN block: LN(x + Attn(x)) then LN(h + FFN(h)). */
 export interface BertBlock {
@@ -57,10 +57,11 @@ export class BertNet {
    * Loads BERT weights (names with or without the `bert.` prefix).
    * @param ld Loader over the folder's weights.
    * @param cfg Parsed config.
+   * @param ffn Builds each layer's FFN instead of loading the dense one (converted folders).
    * @returns The network.
    * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
    */
-  static async load(ld: WeightLoader, cfg: BertConfig): Promise<BertNet> {
+  static async load(ld: WeightLoader, cfg: BertConfig, ffn?: FfnFactory): Promise<BertNet> {
     const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps;
     const e = "embeddings";
     const wte = await ld.tensor(`${e}.word_embeddings.weight`, [cfg.vocabSize, C]);
@@ -76,12 +77,10 @@ export class BertNet {
         `${p}.attention.self.value`,
       ], C);
       const out = await ld.linear(`${p}.attention.output.dense`, C, C);
-      const up = await ld.linear(`${p}.intermediate.dense`, C, I);
-      const down = await ld.linear(`${p}.output.dense`, I, C);
       blocks.push({
         attn: ld.attention(qkv, out, cfg.heads),
         lnAttn: await ld.layerNorm(`${p}.attention.output.LayerNorm`, C, eps),
-        ffn: new DenseFfn(up.w, up.b, down.w, down.b, cfg.activation),
+        ffn: ffn ? await ffn(i) : await denseLinearFfn(ld, p, C, I, cfg.activation),
         lnOut: await ld.layerNorm(`${p}.output.LayerNorm`, C, eps),
       });
     }

@@ -12,10 +12,10 @@ import { type Activation, activationFromHf, SUPPORTED_HF_ACTIVATIONS } from "../
 import { ModelFormatError, UnsupportedModelError } from "./errors.ts";
 
 /** Model families this runtime implements. */
-export type Family = "bert" | "gpt2" | "vit";
+export type Family = "bert" | "gpt2" | "vit" | "use";
 
 /** The families, for messages and iteration. */
-export const SUPPORTED_FAMILIES: readonly Family[] = ["bert", "gpt2", "vit"];
+export const SUPPORTED_FAMILIES: readonly Family[] = ["bert", "gpt2", "vit", "use"];
 
 /** Fields every family has. */
 interface Base {
@@ -74,17 +74,57 @@ export interface VitConfig extends Base {
   labels: string[];
 }
 
+/**
+ * Universal Sentence Encoder lite (the embedded default; `model_type: "use"`): two pre-LN ReLU blocks
+ * (the first at width 256), masked mean pooling, a tanh projection. Fixed sizes; see docs/use-lite.md.
+ */
+export interface UseConfig extends Base {
+  family: "use";
+  task: "base";
+  vocabSize: number;
+  /** Token limit (longer inputs are cut to their first 128 tokens). */
+  maxPositions: number;
+}
+
 /** Any supported config; switch on `family`. */
-export type ModelConfig = BertConfig | Gpt2Config | VitConfig;
+export type ModelConfig = BertConfig | Gpt2Config | VitConfig | UseConfig;
+
+/**
+ * The config of USE lite (its TF.js folder has no config.json; converted folders write this one).
+ * @param file Where it was read from (or the TF.js folder).
+ * @returns The fixed config.
+ */
+export function useConfig(file: string): UseConfig {
+  const raw = { model_type: "use", architectures: ["UniversalSentenceEncoderLite"] };
+  return {
+    family: "use",
+    task: "base",
+    architectures: raw.architectures,
+    hidden: 512,
+    layers: 2,
+    heads: 4,
+    ffn: 1536,
+    activation: "relu",
+    layerNormEps: 1e-6,
+    vocabSize: 8002,
+    maxPositions: 128,
+    raw,
+    file,
+  };
+}
 
 /** Architectures we run, with the family and task each implies. */
 const ARCHITECTURES: Readonly<Record<string, { family: Family; task: string }>> = {
   BertModel: { family: "bert", task: "base" },
   BertForSequenceClassification: { family: "bert", task: "sequence-classification" },
+  // Pre-training heads are ignored: these checkpoints load as bare encoders (embeddings).
+  BertForMaskedLM: { family: "bert", task: "base" },
+  BertForPreTraining: { family: "bert", task: "base" },
   GPT2Model: { family: "gpt2", task: "base" },
   GPT2LMHeadModel: { family: "gpt2", task: "base" },
   ViTModel: { family: "vit", task: "base" },
   ViTForImageClassification: { family: "vit", task: "image-classification" },
+  UniversalSentenceEncoderLite: { family: "use", task: "base" },
 };
 
 /** Names accepted in `architectures`, for messages. */
@@ -122,6 +162,8 @@ export function parseConfig(json: unknown, file: string): ModelConfig {
       return parseGpt2(f, architectures);
     case "vit":
       return parseVit(f, architectures, task as VitConfig["task"]);
+    case "use":
+      return useConfig(file);
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type AttentionParams,
   DenseFfn,
   type FeedForward,
+  type FfnFactory,
   type LayerKv,
   layerNorm,
   type LayerNormParams,
@@ -41,6 +42,18 @@ export interface KvCache {
   length: number;
 }
 
+async function denseConv1dFfn(
+  ld: WeightLoader,
+  p: string,
+  C: number,
+  I: number,
+  cfg: Gpt2Config,
+): Promise<FeedForward> {
+  const fc = await ld.conv1d(`${p}.mlp.c_fc`, C, I);
+  const down = await ld.conv1d(`${p}.mlp.c_proj`, I, C);
+  return new DenseFfn(fc.w, fc.b, down.w, down.b, cfg.activation);
+}
+
 /** GPT-2 weights on a backend. */
 export class Gpt2Net {
   private constructor(
@@ -57,10 +70,11 @@ export class Gpt2Net {
    * Loads GPT-2 weights (names with or without the `transformer.` prefix).
    * @param ld Loader.
    * @param cfg Parsed config.
+   * @param ffn Builds each layer's FFN instead of loading the dense one (converted folders).
    * @returns The network.
    * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
    */
-  static async load(ld: WeightLoader, cfg: Gpt2Config): Promise<Gpt2Net> {
+  static async load(ld: WeightLoader, cfg: Gpt2Config, ffn?: FfnFactory): Promise<Gpt2Net> {
     const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps;
     const wte = await ld.tensor("wte.weight", [cfg.vocabSize, C]);
     const wpe = await ld.tensor("wpe.weight", [cfg.maxPositions, C]);
@@ -69,13 +83,11 @@ export class Gpt2Net {
       const p = `h.${i}`;
       const qkv = await ld.conv1d(`${p}.attn.c_attn`, C, 3 * C);
       const proj = await ld.conv1d(`${p}.attn.c_proj`, C, C);
-      const fc = await ld.conv1d(`${p}.mlp.c_fc`, C, I);
-      const down = await ld.conv1d(`${p}.mlp.c_proj`, I, C);
       blocks.push({
         ln1: await ld.layerNorm(`${p}.ln_1`, C, eps),
         attn: ld.attention(qkv, proj, cfg.heads),
         ln2: await ld.layerNorm(`${p}.ln_2`, C, eps),
-        ffn: new DenseFfn(fc.w, fc.b, down.w, down.b, cfg.activation),
+        ffn: ffn ? await ffn(i) : await denseConv1dFfn(ld, p, C, I, cfg),
       });
     }
     const lnF = await ld.layerNorm("ln_f", C, eps);

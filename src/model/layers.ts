@@ -67,6 +67,9 @@ export interface FeedForward {
   forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor;
 }
 
+/** Builds layer i's FFN instead of loading the dense one (converted models). */
+export type FfnFactory = (layer: number) => Promise<FeedForward>;
+
 /** The dense two-layer FFN: act(x·W1 + b1)·W2 + b2. */
 export class DenseFfn implements FeedForward {
   readonly kind = "dense";

@@ -7,13 +7,15 @@ import { fileURLToPath } from "node:url";
 import type { Backend } from "../ops/backend.ts";
 import { type BackendChoice, createBackend } from "../ops/select_backend.ts";
 import { BertNet } from "./bert.ts";
-import { type ModelConfig, readConfig } from "./config.ts";
+import { type ModelConfig, readConfig, type UseConfig, useConfig } from "./config.ts";
 import { ModelFormatError } from "./errors.ts";
 import { Gpt2Net } from "./gpt2.ts";
+import type { FfnFactory } from "./layers.ts";
 import { Model, type Net, type RoutingHooks } from "./model.ts";
 import { loadTokenizer } from "./tokenizer.ts";
 import { VitNet } from "./vit.ts";
-import { WeightLoader } from "./weight_loader.ts";
+import { isUseTfjsDir, loadUse } from "./use/load_use.ts";
+import { type Uploader, WeightLoader } from "./weight_loader.ts";
 import { WeightStore } from "./weight_store.ts";
 
 /** Options of {@link loadModel}. */
@@ -26,13 +28,36 @@ export interface LoadOptions {
   tokenizer?: boolean;
 }
 
-/** Hook a converted-model loader implements: turns a dense network into a routed one. */
+/** What a converted folder contributes: its FFN layers and routing hooks. */
+export interface ConvertedParts {
+  /** Builds layer i's FFN. */
+  ffn: FfnFactory;
+  /** Routing hooks for the model. */
+  routing: RoutingHooks;
+  /** Releases files opened while loading. */
+  close(): void;
+}
+
+/** Hook a converted-model loader implements: null for a dense folder. */
 export type ConvertedLoader = (
   dir: string,
   config: ModelConfig,
-  net: Net,
-  loader: WeightLoader,
-) => Promise<RoutingHooks | undefined>;
+  loader: Uploader,
+) => Promise<ConvertedParts | null>;
+
+/** Resolves a model name (e.g. "default") to a folder, preparing it if needed. */
+export type NamedModelResolver = (options: LoadOptions) => Promise<string>;
+
+const namedModels = new Map<string, NamedModelResolver>();
+
+/**
+ * Registers a model name `loadModel` accepts instead of a path (`src/moe` registers "default").
+ * @param name The name.
+ * @param resolve Returns the folder to load.
+ */
+export function registerNamedModel(name: string, resolve: NamedModelResolver): void {
+  namedModels.set(name, resolve);
+}
 
 let convertedLoader: ConvertedLoader | null = null;
 
@@ -45,7 +70,7 @@ export function registerConvertedLoader(fn: ConvertedLoader): void {
   convertedLoader = fn;
 }
 
-const PREFIXES: Record<ModelConfig["family"], string[]> = {
+const PREFIXES: Record<Exclude<ModelConfig["family"], "use">, string[]> = {
   bert: ["bert.", ""],
   gpt2: ["transformer.", ""],
   vit: ["vit.", ""],
@@ -115,27 +140,32 @@ export async function resolveModelDir(pathOrUrl: string | URL): Promise<string> 
  * ```
  */
 export async function loadModel(pathOrUrl: string | URL, options: LoadOptions = {}): Promise<Model> {
-  const dir = await resolveModelDir(pathOrUrl);
-  const config = await readConfig(dir);
+  const resolver = typeof pathOrUrl === "string" ? namedModels.get(pathOrUrl) : undefined;
+  const dir = resolver ? await resolver(options) : await resolveModelDir(pathOrUrl);
+  const config = (await isUseTfjsDir(dir)) ? useConfig(dir) : await readConfig(dir);
+  if (config.family === "use") return await loadUseModel(dir, config, options);
   using store = await WeightStore.openFolder(dir);
   const ownsBackend = typeof options.backend !== "object";
   const backend = typeof options.backend === "object"
     ? options.backend
     : await createBackend(options.backend);
   const loader = new WeightLoader(store, backend, PREFIXES[config.family]);
+  let converted: ConvertedParts | null = null;
   try {
+    converted = convertedLoader ? await convertedLoader(dir, config, loader) : null;
+    const ffn = converted?.ffn;
     const net: Net = config.family === "bert"
-      ? await BertNet.load(loader, config)
+      ? await BertNet.load(loader, config, ffn)
       : config.family === "gpt2"
-      ? await Gpt2Net.load(loader, config)
-      : await VitNet.load(loader, config);
-    const routing = convertedLoader ? await convertedLoader(dir, config, net, loader) : undefined;
+      ? await Gpt2Net.load(loader, config, ffn)
+      : await VitNet.load(loader, config, ffn);
+    const routing = converted?.routing;
     const tokenizer = options.tokenizer === false ? null : await loadTokenizer(dir, {
       gpt2Fallback: config.family === "gpt2",
       vocabSize: (config as { vocabSize?: number }).vocabSize,
     });
     return new Model({
-      id: options.id ?? basename(dir),
+      id: options.id ?? (namedFolder(dir) ?? basename(dir)),
       dir,
       config,
       net,
@@ -149,5 +179,58 @@ export async function loadModel(pathOrUrl: string | URL, options: LoadOptions = 
     loader.freeAll();
     if (ownsBackend) backend[Symbol.dispose]();
     throw e;
+  } finally {
+    converted?.close();
   }
+}
+
+/** USE lite (TF.js or safetensors folder, dense or converted). */
+async function loadUseModel(dir: string, config: UseConfig, options: LoadOptions): Promise<Model> {
+  const ownsBackend = typeof options.backend !== "object";
+  const backend = typeof options.backend === "object"
+    ? options.backend
+    : await createBackend(options.backend);
+  let converted: ConvertedParts | null = null;
+  let freeNet = () => {};
+  try {
+    const { net, tokenizer } = await loadUse(dir, backend);
+    freeNet = () => net.freeAll();
+    converted = convertedLoader ? await convertedLoader(dir, config, net.uploader) : null;
+    if (converted) {
+      for (const [i, b] of net.blocks.entries()) b.ffn = await converted.ffn(i);
+    }
+    return new Model({
+      id: options.id ?? (namedFolder(dir) ?? basename(dir)),
+      dir,
+      config,
+      net,
+      loader: net,
+      backend,
+      ownsBackend,
+      tokenizer: options.tokenizer === false ? null : tokenizer,
+      routing: converted?.routing,
+    });
+  } catch (e) {
+    freeNet();
+    if (ownsBackend) backend[Symbol.dispose]();
+    throw e;
+  } finally {
+    converted?.close();
+  }
+}
+
+/** Id of a folder that came from a registered name (the cache folder of "default" is "default"). */
+function namedFolder(dir: string): string | undefined {
+  return resolvedNames.get(dir);
+}
+
+const resolvedNames = new Map<string, string>();
+
+/**
+ * Records that `dir` is the folder of a registered name, so models loaded from it report that name as id.
+ * @param dir Folder.
+ * @param name Registered name.
+ */
+export function rememberNamedFolder(dir: string, name: string): void {
+  resolvedNames.set(dir, name);
 }

@@ -18,7 +18,7 @@ import { Sampler, type SamplingOptions } from "./sampling.ts";
 import { attentionMacs, type ComputeStats, MacTally } from "./stats.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 import { VitNet } from "./vit.ts";
-import type { WeightLoader } from "./weight_loader.ts";
+import { l2NormalizeRows, padUseBatch, UseNet } from "./use/use_net.ts";
 
 /** Inputs in the Hugging Face fixture format (nested arrays). */
 export interface ForwardInputs {
@@ -103,7 +103,7 @@ export interface ClassifyResult {
 }
 
 /** The loaded network, by family. */
-export type Net = BertNet | Gpt2Net | VitNet;
+export type Net = BertNet | Gpt2Net | VitNet | UseNet;
 
 /** What a converted model says about its conversion (from its manifest). */
 export interface MoeInfo {
@@ -119,14 +119,25 @@ export interface MoeInfo {
   calibration?: { tau: number; ffn_fraction: number }[];
 }
 
+/** Per-call routing state of a converted model. */
+export interface RoutingPass {
+  /** Handed to every FFN layer through `PassContext.routing`. */
+  routing: unknown;
+  /** Counter tensors recorded since the last call, to be read with the outputs. */
+  take(): Tensor[];
+  /** Adds what the counters just taken say to the tally. */
+  finish(tally: MacTally, counts: Uint32Array[]): void;
+}
+
 /** Hooks a converted (D2DMoE) model installs to route and count. */
 export interface RoutingHooks {
   /** Conversion details. */
   info: MoeInfo;
-  /** Validates options and builds the per-pass routing state handed to FFN layers. */
-  begin(be: Backend, opts: RunOptions): { routing: unknown; counters: Tensor[] };
-  /** Adds what the counters say to the tally once read back. */
-  finish(tally: MacTally, counters: Uint32Array[], tokensPerLayer: number): void;
+  /**
+   * Validates τ / top-k and starts a call.
+   * @throws {InvalidInputError} When τ or k is out of range.
+   */
+  begin(be: Backend, opts: RunOptions): RoutingPass;
 }
 
 /** Everything {@link Model} is built from (see `loadModel`). */
@@ -139,8 +150,8 @@ export interface ModelParts {
   config: ModelConfig;
   /** The network on `backend`. */
   net: Net;
-  /** Weights uploaded for the network. */
-  loader: WeightLoader;
+  /** Owner of the network's uploaded weights. */
+  loader: { freeAll(): void };
   /** The backend. */
   backend: Backend;
   /** True when the model owns (and disposes) the backend. */
@@ -149,6 +160,16 @@ export interface ModelParts {
   tokenizer: TextTokenizer | null;
   /** Routing hooks of a converted model. */
   routing?: RoutingHooks;
+}
+
+/** τ / top-k on a dense model: τ must still be valid (it changes nothing); top-k needs experts. */
+function checkDenseOptions(opts: RunOptions): void {
+  if (opts.tau !== undefined && !(opts.tau >= 0 && opts.tau <= 1)) {
+    throw new InvalidInputError("tau", `must be a number in [0, 1], got ${opts.tau}`);
+  }
+  if (opts.topK !== undefined) {
+    throw new InvalidInputError("topK", "this model is not converted: it has no experts to choose from");
+  }
 }
 
 function softmax(x: Float32Array): number[] {
@@ -171,7 +192,7 @@ export class Model implements Disposable {
   /** The backend it runs on. */
   readonly backend: Backend;
   readonly #net: Net;
-  readonly #loader: WeightLoader;
+  readonly #loader: { freeAll(): void };
   readonly #ownsBackend: boolean;
   readonly #routing: RoutingHooks | undefined;
   readonly #lock = new Mutex();
@@ -220,7 +241,7 @@ export class Model implements Disposable {
     const c = this.config;
     return {
       generate: c.family === "gpt2",
-      embed: c.family === "bert",
+      embed: c.family === "bert" || c.family === "use",
       classify: (c.family === "bert" && c.task === "sequence-classification") ||
         (c.family === "vit" && c.task === "image-classification"),
     };
@@ -230,33 +251,29 @@ export class Model implements Disposable {
     if (this.#disposed) throw new Error(`model ${this.id} has been disposed`);
   }
 
-  /** Runs `fn` with a fresh pass context under the model's lock; finishes stats after `read`. */
+  /** Runs `fn` with a fresh pass context under the model's lock; `read` also reads the routing counters. */
   #run<T>(
     opts: RunOptions,
     fn: (pass: PassContext, read: (ts: Tensor[]) => Promise<(Float32Array | Uint32Array)[]>) => Promise<T>,
   ): Promise<T> {
     this.#check();
+    if (!this.#routing) checkDenseOptions(opts);
     return this.#lock.run(async () => {
       this.#check();
+      const be = this.backend;
       const tally = new MacTally();
-      const r = this.#routing?.begin(this.backend, opts);
-      if (!this.#routing && (opts.tau !== undefined || opts.topK !== undefined)) {
-        if (opts.tau !== undefined && !(opts.tau >= 0 && opts.tau <= 1)) {
-          throw new InvalidInputError("tau", `must be in [0, 1], got ${opts.tau}`);
-        }
-      }
-      const pass: PassContext = { be: this.backend, batch: 1, seq: 1, layer: 0, tally, routing: r?.routing };
-      const counters = r?.counters ?? [];
+      const rp = this.#routing?.begin(be, opts);
+      const pass: PassContext = { be, batch: 1, seq: 1, layer: 0, tally, routing: rp?.routing };
       try {
         return await fn(pass, async (ts) => {
-          const all = await this.backend.read([...ts, ...counters]);
-          if (this.#routing) {
-            this.#routing.finish(tally, all.slice(ts.length) as Uint32Array[], pass.batch * pass.seq);
-          }
+          const counters = rp?.take() ?? [];
+          const all = await be.read([...ts, ...counters]);
+          be.release(...counters);
+          rp?.finish(tally, all.slice(ts.length) as Uint32Array[]);
           return all.slice(0, ts.length);
         });
       } finally {
-        this.backend.release(...counters);
+        be.release(...(rp?.take() ?? []));
       }
     });
   }
@@ -270,6 +287,12 @@ export class Model implements Disposable {
    */
   forward(inputs: ForwardInputs, opts: RunOptions = {}): Promise<ForwardOutput> {
     const net = this.#net;
+    if (net instanceof UseNet) {
+      throw new InvalidInputError(
+        "model",
+        `${this.id} is a sentence encoder; use embed() (the CLI's embed command)`,
+      );
+    }
     if (net instanceof VitNet) return this.#forwardVit(net, inputs, opts);
     if (net instanceof BertNet) return this.#forwardBert(net, inputs, opts);
     return this.#forwardGpt2(net, inputs, opts);
@@ -534,6 +557,7 @@ export class Model implements Disposable {
    */
   embed(inputs: (string | number[])[], opts: EmbedOptions = {}): Promise<EmbedResult> {
     const net = this.#net;
+    if (net instanceof UseNet) return this.#embedUse(net, inputs, opts);
     if (!(net instanceof BertNet)) {
       throw new InvalidInputError(
         "model",
@@ -579,6 +603,44 @@ export class Model implements Disposable {
         return v;
       });
       return { embeddings, token_counts: rows.map((r) => r.length), stats: pass.tally.toStats() };
+    });
+  }
+
+  /** USE lite: its own tokenizer (first 128 tokens, no special tokens), masked mean, tanh, L2. */
+  #embedUse(net: UseNet, inputs: (string | number[])[], opts: EmbedOptions): Promise<EmbedResult> {
+    if (opts.pooling === "cls") {
+      throw new InvalidInputError("pooling", "this sentence encoder pools by mean only");
+    }
+    if (!Array.isArray(inputs) || inputs.length === 0) {
+      throw new InvalidInputError("input", "expected a non-empty array");
+    }
+    const rows = inputs.map((t, i) => {
+      if (typeof t === "string") return this.#tokenize(t, "input");
+      if (Array.isArray(t)) return t;
+      throw new InvalidInputError("input", `entry ${i} must be a string or an array of token ids`);
+    });
+    let b: ReturnType<typeof padUseBatch>;
+    try {
+      b = padUseBatch(rows);
+    } catch (e) {
+      throw new InvalidInputError("input", (e as Error).message);
+    }
+    return this.#run(opts, async (pass, read) => {
+      const be = this.backend;
+      pass.batch = b.batch;
+      pass.seq = b.seq;
+      const ids = be.input(b.ids, [b.batch * b.seq]), mask = be.input(b.mask, [b.batch, b.seq]);
+      const out = net.encode(pass, ids, mask);
+      be.release(ids, mask);
+      pass.tally.tokens += b.batch * b.seq;
+      pass.tally.other += net.macs(b.batch, b.seq);
+      const [data] = await read([out]);
+      be.release(out);
+      const f = data as Float32Array, C = net.hidden;
+      const embeddings = opts.normalize === false
+        ? Array.from({ length: b.batch }, (_, i) => f.slice(i * C, (i + 1) * C))
+        : l2NormalizeRows(f, b.batch, C);
+      return { embeddings, token_counts: b.lengths, stats: pass.tally.toStats() };
     });
   }
 

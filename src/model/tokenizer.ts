@@ -19,7 +19,7 @@ import { ModelFormatError } from "./errors.ts";
 /** A loaded tokenizer: text to token ids and back. */
 export interface TextTokenizer {
   /** Which files it was built from: a `tokenizer.json`, GPT-2 legacy files, BERT `vocab.txt`, or the fallback. */
-  readonly kind: "tokenizer.json" | "gpt2-bpe" | "wordpiece" | "gpt2-fallback";
+  readonly kind: "tokenizer.json" | "gpt2-bpe" | "wordpiece" | "gpt2-fallback" | "use-unigram";
   /** File(s) it came from, comma-separated. */
   readonly source: string;
   /** One more than the largest token id (vocabulary plus added tokens). */

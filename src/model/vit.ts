@@ -7,14 +7,14 @@ import type { Tensor } from "../ops/tensor.ts";
 import type { VitConfig } from "./config.ts";
 import {
   type AttentionParams,
-  DenseFfn,
   type FeedForward,
+  type FfnFactory,
   layerNorm,
   type LayerNormParams,
   type PassContext,
   selfAttention,
 } from "./layers.ts";
-import type { Linear, WeightLoader } from "./weight_loader.ts";
+import { denseLinearFfn, type Linear, type WeightLoader } from "./weight_loader.ts";
 
 /** One pre-LN block (same shape as GPT-2's, without the causal rule). */
 export interface VitBlock {
@@ -50,10 +50,11 @@ export class VitNet {
    * Loads ViT weights (names with or without the `vit.` prefix).
    * @param ld Loader.
    * @param cfg Parsed config.
+   * @param ffn Builds each layer's FFN instead of loading the dense one (converted folders).
    * @returns The network.
    * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
    */
-  static async load(ld: WeightLoader, cfg: VitConfig): Promise<VitNet> {
+  static async load(ld: WeightLoader, cfg: VitConfig, ffn?: FfnFactory): Promise<VitNet> {
     const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps, P = cfg.patchSize;
     const np = (cfg.imageSize / P) ** 2;
     const e = "embeddings";
@@ -67,13 +68,11 @@ export class VitNet {
       const a = `${p}.attention.attention`;
       const qkv = await ld.fusedQkv([`${a}.query`, `${a}.key`, `${a}.value`], C, cfg.qkvBias);
       const out = await ld.linear(`${p}.attention.output.dense`, C, C);
-      const up = await ld.linear(`${p}.intermediate.dense`, C, I);
-      const down = await ld.linear(`${p}.output.dense`, I, C);
       blocks.push({
         lnBefore: await ld.layerNorm(`${p}.layernorm_before`, C, eps),
         attn: ld.attention(qkv, out, cfg.heads),
         lnAfter: await ld.layerNorm(`${p}.layernorm_after`, C, eps),
-        ffn: new DenseFfn(up.w, up.b, down.w, down.b, cfg.activation),
+        ffn: ffn ? await ffn(i) : await denseLinearFfn(ld, p, C, I, cfg.activation),
       });
     }
     const lnFinal = await ld.layerNorm("layernorm", C, eps);

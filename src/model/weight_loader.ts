@@ -7,7 +7,8 @@
 import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import { ModelFormatError } from "./errors.ts";
-import type { AttentionParams, LayerNormParams } from "./layers.ts";
+import type { Activation } from "../ops/activation.ts";
+import { type AttentionParams, DenseFfn, type FeedForward, type LayerNormParams } from "./layers.ts";
 import type { WeightStore } from "./weight_store.ts";
 
 /**
@@ -33,8 +34,16 @@ export interface Linear {
   b: Tensor;
 }
 
+/** Something that uploads persistent tensors it will free with its model (WeightLoader, TensorUploader). */
+export interface Uploader {
+  /** Backend the tensors go to. */
+  readonly be: Backend;
+  /** Uploads host data as a persistent tensor and remembers it. */
+  upload(data: Float32Array, shape: readonly number[], label: string): Tensor;
+}
+
 /** Loads tensors by Hugging Face name (trying each prefix) onto a backend. */
-export class WeightLoader {
+export class WeightLoader implements Uploader {
   /** Every tensor uploaded through this loader. */
   readonly uploaded: Tensor[] = [];
 
@@ -133,4 +142,25 @@ export class WeightLoader {
     for (const t of this.uploaded) this.be.free(t);
     this.uploaded.length = 0;
   }
+}
+
+/**
+ * Loads a dense FFN stored as two `nn.Linear`s (`{p}.intermediate.dense`, `{p}.output.dense`: BERT, ViT).
+ * @param ld Loader.
+ * @param p Layer prefix, e.g. `encoder.layer.3`.
+ * @param c Model width.
+ * @param i FFN width.
+ * @param act Hidden activation.
+ * @returns The FFN.
+ */
+export async function denseLinearFfn(
+  ld: WeightLoader,
+  p: string,
+  c: number,
+  i: number,
+  act: Activation,
+): Promise<FeedForward> {
+  const up = await ld.linear(`${p}.intermediate.dense`, c, i);
+  const down = await ld.linear(`${p}.output.dense`, i, c);
+  return new DenseFfn(up.w, up.b, down.w, down.b, act);
 }

@@ -24,6 +24,8 @@ export interface BackendInfo {
   fallback: boolean;
   /** Providers passed over, with reasons. */
   fallbackFrom: string[];
+  /** Largest tensor (bytes) one kernel may bind; layers split work to stay under it. */
+  maxTensorBytes: number;
 }
 
 /** Matmul epilogue inputs. */

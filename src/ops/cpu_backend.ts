@@ -40,6 +40,7 @@ export class CpuBackend implements Backend {
       description: "TypeScript reference kernels (CPU)",
       fallback: fallbackFrom.length > 0,
       fallbackFrom,
+      maxTensorBytes: 1 << 30,
     };
   }
 

@@ -44,6 +44,7 @@ export class GpuBackend implements Backend {
       description: ctx.info.description,
       fallback: ctx.info.fallbackFrom.length > 0 || ctx.info.isFallbackAdapter,
       fallbackFrom: ctx.info.fallbackFrom,
+      maxTensorBytes: Math.min(ctx.info.maxStorageBufferBindingSize, ctx.info.maxBufferSize),
     };
   }
 

@@ -155,6 +155,11 @@ Deno.test("labels: id2label ordered by id; num_labels alone; inconsistencies rej
   assertError(ModelFormatError, () => bert({ num_labels: 3 }), `"num_labels" 3 disagrees with 2`);
 });
 
+Deno.test("pre-training BERT checkpoints (BertForMaskedLM) load as bare encoders", () => {
+  const c = bert({ architectures: ["BertForMaskedLM"] });
+  assert.equal(c.family === "bert" && c.task, "base");
+});
+
 Deno.test("unknown model_type and architectures are UnsupportedModelErrors listing what is supported", () => {
   assertError(
     UnsupportedModelError,
@@ -164,8 +169,8 @@ Deno.test("unknown model_type and architectures are UnsupportedModelErrors listi
   );
   assertError(
     UnsupportedModelError,
-    () => bert({ architectures: ["BertForMaskedLM"] }),
-    `"BertForMaskedLM"`,
+    () => bert({ architectures: ["BertForQuestionAnswering"] }),
+    `"BertForQuestionAnswering"`,
     "BertForSequenceClassification",
     "ViTForImageClassification",
   );

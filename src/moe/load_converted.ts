@@ -1,0 +1,120 @@
+/**
+ * Loading converted folders: when `d2dmoe.json` is present, every FFN is built as a {@link MoeFfn}
+ * from `d2dmoe.safetensors` instead of the dense weights. Registered with `loadModel` by importing
+ * this module (mod.ts does).
+ * @module
+ */
+import { join } from "node:path";
+import type { ModelConfig } from "../model/config.ts";
+import { ModelFormatError } from "../model/errors.ts";
+import { type ConvertedParts, registerConvertedLoader } from "../model/load.ts";
+import { SafetensorsFile } from "../model/safetensors.ts";
+import type { Uploader } from "../model/weight_loader.ts";
+import { EXPERTS_FILE, type Manifest, moeInfo, readManifest } from "./manifest.ts";
+import { MoeFfn } from "./moe_ffn.ts";
+import { MoeRouting } from "./routing.ts";
+
+/** Tensor names of layer i in `d2dmoe.safetensors`. */
+export const expertTensorNames = (i: number) => ({
+  r1: `layers.${i}.router.w1`,
+  r2: `layers.${i}.router.w2`,
+  w1: `layers.${i}.experts.w1`,
+  b1: `layers.${i}.experts.b1`,
+  w2: `layers.${i}.experts.w2`,
+  b2: `layers.${i}.experts.b2`,
+  order: `layers.${i}.neuron_order`,
+});
+
+/**
+ * Checks that a manifest fits the model it sits beside.
+ * @param m Manifest.
+ * @param cfg The folder's config.
+ * @param file Manifest path, for messages.
+ * @throws {ModelFormatError} On any disagreement.
+ */
+export function checkManifestFits(m: Manifest, cfg: ModelConfig, file: string): void {
+  if (m.family !== cfg.family) {
+    throw new ModelFormatError(
+      file,
+      `manifest is for a ${m.family} model but config.json describes ${cfg.family}`,
+    );
+  }
+  if (m.layers.length !== cfg.layers) {
+    throw new ModelFormatError(file, `manifest has ${m.layers.length} layers, config.json ${cfg.layers}`);
+  }
+  m.layers.forEach((l, i) => {
+    if (l.experts * l.expert_size !== cfg.ffn) {
+      throw new ModelFormatError(
+        file,
+        `layers[${i}]: ${l.experts} experts × ${l.expert_size} neurons ≠ FFN width ${cfg.ffn}`,
+      );
+    }
+  });
+}
+
+/**
+ * Reads one converted layer and uploads it.
+ * @param file The experts file.
+ * @param ld Upload target (frees with the model).
+ * @param m Manifest.
+ * @param cfg Config.
+ * @param i Layer.
+ * @returns The MoE layer.
+ */
+async function loadLayer(
+  file: SafetensorsFile,
+  ld: Uploader,
+  m: Manifest,
+  cfg: ModelConfig,
+  i: number,
+): Promise<MoeFfn> {
+  const { experts: E, expert_size: s, router_width: w } = m.layers[i];
+  const d = cfg.hidden;
+  const n = expertTensorNames(i);
+  const get = async (name: string, shape: number[], upShape: number[]) =>
+    ld.upload(await file.readF32(name, shape), upShape, name);
+  const t = {
+    r1: await get(n.r1, [d, w], [d, w]),
+    r2: await get(n.r2, [w, E], [w, E]),
+    w1: await get(n.w1, [E, d, s], [E * d, s]),
+    b1: await get(n.b1, [E, s], [E * s]),
+    w2: await get(n.w2, [E, s, d], [E * s, d]),
+    b2: await get(n.b2, [d], [d]),
+  };
+  return new MoeFfn(t, { d, experts: E, size: s, width: w }, cfg.activation, ld.be.info.maxTensorBytes);
+}
+
+/**
+ * The converted-folder hook for `loadModel`.
+ * @param dir Model folder.
+ * @param cfg Its config.
+ * @param ld Upload target.
+ * @returns FFN factory, routing hooks and a closer, or null for a dense folder.
+ * @throws {ModelFormatError} When the manifest or experts file is invalid or does not fit the config.
+ */
+export async function loadConverted(
+  dir: string,
+  cfg: ModelConfig,
+  ld: Uploader,
+): Promise<ConvertedParts | null> {
+  const m = await readManifest(dir);
+  if (!m) return null;
+  checkManifestFits(m, cfg, join(dir, "d2dmoe.json"));
+  const path = join(dir, EXPERTS_FILE);
+  let file: SafetensorsFile;
+  try {
+    file = await SafetensorsFile.open(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new ModelFormatError(path, "missing: a converted folder needs its experts file");
+    }
+    throw e;
+  }
+  return {
+    ffn: (i) => loadLayer(file, ld, m, cfg, i),
+    routing: new MoeRouting(moeInfo(m)),
+    close: () => file.close(),
+  };
+}
+
+registerConvertedLoader(loadConverted);

@@ -1,0 +1,169 @@
+/**
+ * The converted-model manifest (`d2dmoe.json`) and its validation. A converted folder holds the
+ * source's `config.json` and tokenizer files, `model.safetensors` with every non-FFN tensor of the
+ * source, `d2dmoe.safetensors` with experts and routers, and this manifest.
+ * @module
+ */
+import { join } from "node:path";
+import { ModelFormatError } from "../model/errors.ts";
+import type { MoeInfo } from "../model/model.ts";
+
+/** File name of the manifest. */
+export const MANIFEST_FILE = "d2dmoe.json";
+/** File name of the expert and router weights. */
+export const EXPERTS_FILE = "d2dmoe.safetensors";
+/** Manifest format this version writes; older ones are rejected with a message to reconvert. */
+export const FORMAT_VERSION = 1;
+
+/** One converted FFN layer. */
+export interface ManifestLayer {
+  /** Experts. */
+  experts: number;
+  /** Neurons per expert. */
+  expert_size: number;
+  /** Router hidden width. */
+  router_width: number;
+  /** Router loss on the held-out calibration tokens. */
+  router_val_loss?: number;
+  /** Loss of predicting the mean norm per expert (the baseline the router must beat). */
+  router_val_baseline?: number;
+  /** k-means objective of the expert split. */
+  kmeans_cost?: number;
+}
+
+/** One row of the τ calibration table (measured on held-out calibration data). */
+export interface CalibrationRow {
+  /** Threshold. */
+  tau: number;
+  /** Executed expert MACs / dense FFN MACs. */
+  ffn_fraction: number;
+  /** Whole-model MACs / dense MACs. */
+  compute_fraction?: number;
+  /** Quality at this τ: perplexity (language models) or mean cosine to dense outputs (encoders). */
+  quality?: number;
+}
+
+/** `d2dmoe.json`. */
+export interface Manifest {
+  /** Always "d2dmoe". */
+  format: "d2dmoe";
+  /** {@link FORMAT_VERSION}. */
+  format_version: number;
+  /** Source model family. */
+  family: string;
+  /** Per FFN layer, in order. */
+  layers: ManifestLayer[];
+  /** τ used when a call gives none. */
+  default_tau: number;
+  /** How the default τ was chosen. */
+  default_tau_rule?: string;
+  /** Quality metric of the calibration table: "perplexity" or "cosine". */
+  quality_metric?: string;
+  /** τ → fraction (ascending τ). */
+  calibration: CalibrationRow[];
+  /** Where the model came from and how it was converted. */
+  provenance: Record<string, unknown>;
+}
+
+function fail(file: string, problem: string): never {
+  throw new ModelFormatError(file, problem);
+}
+
+const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
+
+/**
+ * Validates a parsed manifest.
+ * @param json Parsed JSON.
+ * @param file Path, for messages.
+ * @returns The manifest.
+ * @throws {ModelFormatError} When a field is missing, mistyped or out of range, or the format is too old.
+ */
+export function parseManifest(json: unknown, file: string): Manifest {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    fail(file, "manifest must be a JSON object");
+  }
+  const m = json as Record<string, unknown>;
+  if (m.format !== "d2dmoe") fail(file, `"format" must be "d2dmoe"`);
+  if (m.format_version !== FORMAT_VERSION) {
+    fail(
+      file,
+      `format_version ${
+        JSON.stringify(m.format_version)
+      } is not supported (this version reads ${FORMAT_VERSION}); convert the model again`,
+    );
+  }
+  if (!Array.isArray(m.layers) || m.layers.length === 0) fail(file, `"layers" must be a non-empty array`);
+  m.layers.forEach((l: unknown, i: number) => {
+    const r = l as Record<string, unknown>;
+    if (typeof l !== "object" || l === null) fail(file, `layers[${i}] must be an object`);
+    for (const k of ["experts", "expert_size", "router_width"]) {
+      if (!isPosInt(r[k])) {
+        fail(file, `layers[${i}].${k} must be a positive integer, got ${JSON.stringify(r[k])}`);
+      }
+    }
+    if ((r.router_width as number) > 256) {
+      fail(file, `layers[${i}].router_width ${r.router_width} exceeds 256`);
+    }
+  });
+  if (typeof m.default_tau !== "number" || !(m.default_tau >= 0 && m.default_tau <= 1)) {
+    fail(file, `"default_tau" must be a number in [0, 1], got ${JSON.stringify(m.default_tau)}`);
+  }
+  if (!Array.isArray(m.calibration)) fail(file, `"calibration" must be an array`);
+  let prev = -1;
+  m.calibration.forEach((c: unknown, i: number) => {
+    const r = c as Record<string, unknown>;
+    if (
+      typeof c !== "object" || c === null || typeof r.tau !== "number" || typeof r.ffn_fraction !== "number"
+    ) {
+      fail(file, `calibration[${i}] must have numeric tau and ffn_fraction`);
+    }
+    if (!((r.tau as number) > prev && (r.tau as number) <= 1)) {
+      fail(file, "calibration taus must ascend within [0, 1]");
+    }
+    prev = r.tau as number;
+  });
+  if (typeof m.provenance !== "object" || m.provenance === null) fail(file, `"provenance" must be an object`);
+  if (typeof m.family !== "string") fail(file, `"family" must be a string`);
+  return m as unknown as Manifest;
+}
+
+/**
+ * Reads `d2dmoe.json` from a folder.
+ * @param dir Folder.
+ * @returns The manifest, or null when the folder is not converted.
+ * @throws {ModelFormatError} When the manifest exists but is invalid.
+ */
+export async function readManifest(dir: string): Promise<Manifest | null> {
+  const file = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    const st = await Deno.stat(file);
+    if (st.size > 16 << 20) fail(file, `manifest is ${st.size} bytes; expected a small JSON file`);
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(file, `not valid JSON (${(e as Error).message})`);
+  }
+  return parseManifest(json, file);
+}
+
+/**
+ * The API view of a manifest.
+ * @param m Manifest.
+ * @returns MoE info for `model.moe`.
+ */
+export function moeInfo(m: Manifest): MoeInfo {
+  return {
+    formatVersion: m.format_version,
+    layers: m.layers.map((l) => ({ experts: l.experts, expertSize: l.expert_size })),
+    routerWidth: m.layers[0].router_width,
+    defaultTau: m.default_tau,
+    calibration: m.calibration.map((c) => ({ tau: c.tau, ffn_fraction: c.ffn_fraction })),
+  };
+}

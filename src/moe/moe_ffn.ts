@@ -1,0 +1,174 @@
+/**
+ * The dynamic-k MoE layer that replaces a dense FFN (the `FeedForward` seam): router → selection →
+ * expert up-projection → down-projection → per-token merge with b2 and the residual, all on the
+ * device with no readback. Executed pairs are counted on the device and read with the call's output.
+ * @module
+ */
+import type { Activation } from "../ops/activation.ts";
+import type { Backend } from "../ops/backend.ts";
+import type { RoutingRule } from "../ops/moe_select_ref.ts";
+import type { Tensor } from "../ops/tensor.ts";
+import type { FeedForward, PassContext } from "../model/layers.ts";
+
+/** One converted layer's tensors on a backend. */
+export interface MoeLayerTensors {
+  /** Router [d, w]. */
+  r1: Tensor;
+  /** Router [w, E]. */
+  r2: Tensor;
+  /** Experts' up-projections [E·d, s] (expert-major [E, d, s]). */
+  w1: Tensor;
+  /** [E·s]. */
+  b1: Tensor;
+  /** Experts' down-projections [E·s, d] (expert-major [E, s, d]). */
+  w2: Tensor;
+  /** Shared output bias [d]. */
+  b2: Tensor;
+}
+
+/** Sizes of a converted layer. */
+export interface MoeDims {
+  /** Model width. */
+  d: number;
+  /** Experts. */
+  experts: number;
+  /** Neurons per expert. */
+  size: number;
+  /** Router hidden width. */
+  width: number;
+}
+
+/** What a layer saw, handed to a capture hook (calibration). */
+export interface LayerCapture {
+  /** Layer index. */
+  layer: number;
+  /** FFN input [T, d] (owned by the caller: copy it to keep it). */
+  x: Tensor;
+  /** Per-pair expert outputs [E·cap, d] (before b2). */
+  pairOut: Tensor;
+  /** Rows of each token's pairs [T·E] (u32). */
+  tokRows: Tensor;
+  /** Pairs per token [T] (u32). */
+  tokK: Tensor;
+  /** Tokens. */
+  T: number;
+  /** Slots per expert. */
+  cap: number;
+}
+
+/** Counter tensor of one layer call, with what is needed to turn counts into MACs. */
+export interface CounterRecord {
+  /** u32 [E] executed tokens per expert. */
+  counts: Tensor;
+  /** Layer index. */
+  layer: number;
+  /** Tokens in the call. */
+  tokens: number;
+  /** MACs of one (token, expert) pair. */
+  macsPerPair: number;
+  /** Experts. */
+  experts: number;
+}
+
+/** Routing state of one call, shared by every MoE layer (it lives in `PassContext.routing`). */
+export interface MoePassState {
+  /** Dynamic-k τ or fixed top-k. */
+  rule: RoutingRule;
+  /** Counters recorded so far. */
+  counters: CounterRecord[];
+  /** Calibration hook: returns the tensors it keeps (they are not released by the layer). */
+  capture?: (c: LayerCapture) => Tensor[];
+}
+
+/** A D2DMoE layer. */
+export class MoeFfn implements FeedForward {
+  readonly kind = "d2dmoe";
+  readonly denseMacsPerToken: number;
+  /** Router MACs per token (d·w + w·E). */
+  readonly routerMacsPerToken: number;
+  /** Largest token chunk one pass handles (bounded by the per-pair output buffer). */
+  readonly maxChunk: number;
+
+  /**
+   * @param t Tensors on the backend.
+   * @param dims Sizes.
+   * @param act Expert hidden activation.
+   * @param maxTensorBytes Largest tensor a kernel may bind (from `BackendInfo`).
+   */
+  constructor(
+    readonly t: MoeLayerTensors,
+    readonly dims: MoeDims,
+    readonly act: Activation,
+    maxTensorBytes: number,
+  ) {
+    const { d, experts: E, size: s, width: w } = dims;
+    this.denseMacsPerToken = 2 * d * E * s;
+    this.routerMacsPerToken = d * w + w * E;
+    // The per-pair buffers hold E·cap rows of max(d, s) floats in the worst case (every expert selected).
+    this.maxChunk = Math.max(1, Math.floor(Math.min(maxTensorBytes, 1 << 30) / (4 * E * Math.max(d, s))));
+  }
+
+  forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor {
+    const st = pass.routing as MoePassState | undefined;
+    if (!st) throw new Error("MoeFfn.forward: no routing state in the pass (internal error)");
+    const be = pass.be;
+    const T = x.shape[0];
+    pass.tally.denseFfn += T * this.denseMacsPerToken;
+    pass.tally.router += T * this.routerMacsPerToken;
+    if (T <= this.maxChunk) return this.#chunk(be, st, pass.layer, x, residual, T);
+    // Huge batches: run token chunks so the per-pair buffers stay within the device's binding limit.
+    const d = this.dims.d;
+    const y = be.alloc([T, d]);
+    for (let t0 = 0; t0 < T; t0 += this.maxChunk) {
+      const n = Math.min(this.maxChunk, T - t0);
+      const rows = (src: Tensor, dst: Tensor, from: number, to: number) =>
+        be.stridedCopy(src, dst, {
+          nb: 1,
+          nt: n,
+          nc: d,
+          srcOffset: from * d,
+          srcB: 0,
+          srcT: d,
+          dstOffset: to * d,
+          dstB: 0,
+          dstT: d,
+        });
+      const xc = be.alloc([n, d]), rc = be.alloc([n, d]);
+      rows(x, xc, t0, 0);
+      rows(residual, rc, t0, 0);
+      const yc = this.#chunk(be, st, pass.layer, xc, rc, n);
+      rows(yc, y, 0, t0);
+      be.release(xc, rc, yc);
+    }
+    return y;
+  }
+
+  #chunk(be: Backend, st: MoePassState, layer: number, x: Tensor, residual: Tensor, T: number): Tensor {
+    const { d, experts: E, size: s } = this.dims;
+    const cap = T;
+    const counts = be.alloc([E], "u32");
+    st.counters.push({ counts, layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
+    const scores = be.moeRouter(x, this.t.r1, this.t.r2, counts, 0);
+    const sel = be.moeSelect(scores, counts, 0, cap, st.rule);
+    const h = be.moeExpertMatmul(x, sel.lists, counts, 0, this.t.w1, this.t.b1, {
+      E,
+      cap,
+      K: d,
+      N: s,
+      gather: true,
+      act: this.act,
+    });
+    const pairOut = be.moeExpertMatmul(h, sel.lists, counts, 0, this.t.w2, undefined, {
+      E,
+      cap,
+      K: s,
+      N: d,
+      gather: false,
+      act: "none",
+    });
+    const y = be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, T, E);
+    const kept = st.capture?.({ layer, x, pairOut, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
+    be.release(...[scores, sel.lists, sel.tokRows, sel.tokK, h, pairOut].filter((t) => !kept.includes(t)));
+    return y;
+  }
+}
