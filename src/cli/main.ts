@@ -6,7 +6,9 @@
 import { DeviceLostError, GpuCommandError, GpuUnavailableError } from "../gpu/errors.ts";
 import { InvalidInputError, ModelFormatError, UnsupportedModelError } from "../model/errors.ts";
 import { UsageError } from "./args.ts";
+import "../moe/load_converted.ts";
 import { classifyCommand } from "./commands/classify.ts";
+import { convertCommand } from "./commands/convert.ts";
 import { embedCommand } from "./commands/embed.ts";
 import { forwardCommand } from "./commands/forward.ts";
 import { generateCommand } from "./commands/generate.ts";
@@ -27,6 +29,10 @@ export const COMMANDS: Record<string, Command> = {
   embed: { summary: "sentence embeddings (default: the embedded sentence encoder)", run: embedCommand },
   classify: { summary: "labels and scores from a classifier", run: classifyCommand },
   info: { summary: "architecture, sizes, conversion and device of a model", run: infoCommand },
+  convert: {
+    summary: "convert a dense model's FFNs into D2DMoE experts with trained routers",
+    run: convertCommand,
+  },
 };
 
 /**

@@ -5,6 +5,7 @@
  */
 import add from "../../kernels/add.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
+import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import embed from "../../kernels/embed.wgsl" with { type: "text" };
 import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
@@ -21,6 +22,7 @@ import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 export const KERNEL_SOURCES = {
   add,
   attention,
+  cross_entropy: crossEntropy,
   embed,
   layer_norm: layerNorm,
   matmul,

@@ -6,6 +6,7 @@
  */
 import type { Backend, BackendInfo } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
+import { NO_TARGET } from "../ops/cross_entropy_ref.ts";
 import { Mutex } from "../util/mutex.ts";
 import { BertNet } from "./bert.ts";
 import type { ModelConfig } from "./config.ts";
@@ -73,6 +74,18 @@ export interface GenerateResult {
   /** Prompt length in tokens. */
   prompt_tokens: number;
   /** Compute over the prompt and every step. */
+  stats: ComputeStats;
+}
+
+/** Result of {@link Model.loss}. */
+export interface LossResult {
+  /** Summed negative log-likelihood of every predicted token (nats). */
+  nll: number;
+  /** Predicted tokens (each row's length − 1, summed). */
+  tokens: number;
+  /** exp(nll / tokens). */
+  perplexity: number;
+  /** What the pass computed. */
   stats: ComputeStats;
 }
 
@@ -194,7 +207,7 @@ export class Model implements Disposable {
   readonly #net: Net;
   readonly #loader: { freeAll(): void };
   readonly #ownsBackend: boolean;
-  readonly #routing: RoutingHooks | undefined;
+  #routing: RoutingHooks | undefined;
   readonly #lock = new Mutex();
   #disposed = false;
 
@@ -214,6 +227,22 @@ export class Model implements Disposable {
   /** The network (for converters and tests). */
   get net(): Net {
     return this.#net;
+  }
+
+  /**
+   * Swaps every block's FFN (used by the converter: calibration layers, then the final experts).
+   * The caller owns the new layers' weights; the old layers' weights stay allocated until dispose.
+   * @param ffns One layer per block.
+   * @param routing Routing hooks for the new layers (undefined for dense layers).
+   * @throws {RangeError} When the count does not match the blocks.
+   */
+  replaceFfns(ffns: FeedForward[], routing: RoutingHooks | undefined): void {
+    const blocks = this.#net.blocks;
+    if (ffns.length !== blocks.length) {
+      throw new RangeError(`replaceFfns: ${ffns.length} layers for ${blocks.length} blocks`);
+    }
+    blocks.forEach((b, i) => (b.ffn = ffns[i]));
+    this.#routing = routing;
   }
 
   /** The feed-forward layer of every block, in order. */
@@ -410,6 +439,70 @@ export class Model implements Disposable {
     t.tokens += batch * seq;
     t.other += cfg.layers * batch * (seq * 4 * cfg.hidden * cfg.hidden + 2 * keys * cfg.hidden) +
       headRows * cfg.hidden * (cfg as { vocabSize: number }).vocabSize;
+  }
+
+  /**
+   * Language-model loss: each row's tokens predicted from the ones before (teacher forcing). Logits stay
+   * on the device; only one loss per token is read back.
+   * @param ids Token-id rows of equal length (≥ 2 tokens each).
+   * @param opts τ / top-k.
+   * @returns Summed NLL, predicted tokens, perplexity and stats.
+   * @throws {InvalidInputError} For non-GPT-2 models or invalid ids.
+   */
+  loss(ids: number[][], opts: RunOptions = {}): Promise<LossResult> {
+    const net = this.#net;
+    if (!(net instanceof Gpt2Net)) throw new InvalidInputError("model", `${this.id} is not a language model`);
+    const cfg = net.config;
+    checkIdRows(ids, "input_ids", cfg.vocabSize, cfg.maxPositions);
+    if (ids[0].length < 2) {
+      throw new InvalidInputError("input_ids", "rows need at least 2 tokens to predict one");
+    }
+    return this.#run(opts, async (pass, read) => {
+      const be = this.backend;
+      const batch = ids.length, seq = ids[0].length, C = cfg.hidden, V = cfg.vocabSize;
+      pass.batch = batch;
+      pass.seq = seq;
+      const tIds = be.input(flattenU32(ids), [batch * seq]);
+      const tPos = be.input(new Uint32Array(batch * seq).map((_, i) => i % seq), [batch * seq]);
+      const hidden = net.decode(pass, tIds, tPos);
+      be.release(tIds, tPos);
+      this.#tallyGpt2(pass.tally, batch, seq, 0, batch * seq);
+      const targets = new Uint32Array(batch * seq).map((
+        _,
+        i,
+      ) => (i % seq === seq - 1 ? NO_TARGET : ids[Math.floor(i / seq)][(i % seq) + 1]));
+      const rows = batch * seq;
+      // Logits are [rows, V]: cut into chunks the device can bind, submitting between chunks so the pool reuses them.
+      const chunk = Math.max(1, Math.min(rows, Math.floor(be.info.maxTensorBytes / (4 * V))));
+      const losses: Tensor[] = [];
+      for (let r0 = 0; r0 < rows; r0 += chunk) {
+        const n = Math.min(chunk, rows - r0);
+        const h = be.alloc([n, C]);
+        be.stridedCopy(hidden, h, {
+          nb: 1,
+          nt: n,
+          nc: C,
+          srcOffset: r0 * C,
+          srcB: 0,
+          srcT: C,
+          dstOffset: 0,
+          dstB: 0,
+          dstT: C,
+        });
+        const logits = net.logits(be, h);
+        const tt = be.input(targets.subarray(r0, r0 + n), [n]);
+        losses.push(be.crossEntropy(logits, tt));
+        be.release(h, logits, tt);
+        if (r0 + n < rows) be.flush();
+      }
+      be.release(hidden);
+      const got = await read(losses);
+      be.release(...losses);
+      let nll = 0;
+      for (const l of got) for (const v of l as Float32Array) nll += v;
+      const tokens = batch * (seq - 1);
+      return { nll, tokens, perplexity: Math.exp(nll / tokens), stats: pass.tally.toStats() };
+    });
   }
 
   /**

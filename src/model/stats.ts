@@ -18,6 +18,10 @@ export interface ComputeStats {
   macs: number;
   /** MACs the dense model spends on the same tokens. */
   dense_macs: number;
+  /** Executed FFN (expert) MACs. */
+  ffn_macs: number;
+  /** FFN MACs of the dense model on the same tokens. */
+  dense_ffn_macs: number;
   /** Per converted layer: executed (token, expert) pairs and that layer's FFN fraction. */
   layers?: { executed_pairs: number; ffn_fraction: number }[];
 }
@@ -55,6 +59,8 @@ export class MacTally {
       compute_fraction: dense > 0 ? macs / dense : 1,
       macs,
       dense_macs: dense,
+      ffn_macs: this.ffn,
+      dense_ffn_macs: this.denseFfn,
     };
     if (this.pairs && this.densePairs) {
       s.layers = this.pairs.map((p, i) => ({
@@ -75,4 +81,39 @@ export class MacTally {
  */
 export function attentionMacs(c: number, q: number, k: number): number {
   return q * (4 * c * c) + 2 * q * k * c;
+}
+
+/**
+ * Combines stats of several calls (e.g. the choices of one completion request); fractions are
+ * recomputed from the MAC totals.
+ * @param list Stats records (at least one).
+ * @returns One record.
+ */
+export function mergeStats(list: ComputeStats[]): ComputeStats {
+  if (list.length === 1) return list[0];
+  const sum = (f: (x: ComputeStats) => number) => list.reduce((s, x) => s + f(x), 0);
+  const macs = sum((x) => x.macs), dense = sum((x) => x.dense_macs);
+  const ffn = sum((x) => x.ffn_macs), denseFfn = sum((x) => x.dense_ffn_macs);
+  const out: ComputeStats = {
+    tokens: sum((x) => x.tokens),
+    ffn_fraction: denseFfn > 0 ? ffn / denseFfn : 1,
+    compute_fraction: dense > 0 ? macs / dense : 1,
+    macs,
+    dense_macs: dense,
+    ffn_macs: ffn,
+    dense_ffn_macs: denseFfn,
+  };
+  if (list.every((x) => x.layers)) {
+    out.layers = list[0].layers!.map((_, i) => {
+      const pairs = list.reduce((s, x) => s + x.layers![i].executed_pairs, 0);
+      // A layer's fraction is pairs over tokens·E; recover tokens·E from each record's own ratio.
+      const densePairs = list.reduce(
+        (s, x) =>
+          s + (x.layers![i].ffn_fraction > 0 ? x.layers![i].executed_pairs / x.layers![i].ffn_fraction : 0),
+        0,
+      );
+      return { executed_pairs: pairs, ffn_fraction: densePairs > 0 ? pairs / densePairs : 1 };
+    });
+  }
+  return out;
 }

@@ -79,6 +79,8 @@ export interface Backend extends Disposable {
   patchEmbed(pix: Tensor, w: Tensor, bias: Tensor, cls: Tensor, pos: Tensor, g: PatchGeometry): Tensor;
   /** a + b (b broadcast by repetition). */
   add(a: Tensor, b: Tensor): Tensor;
+  /** Per-row cross-entropy of logits [rows, vocab] against u32 targets [rows] → [rows]. */
+  crossEntropy(logits: Tensor, targets: Tensor): Tensor;
   /** L2 norm of every row: [rows, cols] → [rows]. */
   rowNorm(x: Tensor): Tensor;
   /** D2DMoE router scores |relu(x·R1)·R2| [T, E]; zeroes `counts[countsOffset … +E)`. */

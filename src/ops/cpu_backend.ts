@@ -6,6 +6,7 @@
 import { addRef } from "./add_ref.ts";
 import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
 import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection } from "./backend.ts";
+import { crossEntropyRef } from "./cross_entropy_ref.ts";
 import { embedRef } from "./embed_ref.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
 import { matmulRef } from "./matmul_ref.ts";
@@ -119,6 +120,11 @@ export class CpuBackend implements Backend {
 
   add(a: Tensor, b: Tensor): Tensor {
     return new CpuTensor(addRef(f32(a), f32(b)), a.shape);
+  }
+
+  crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+    const [rows, vocab] = logits.shape;
+    return new CpuTensor(crossEntropyRef(f32(logits), u32(targets), rows, vocab), [rows]);
   }
 
   rowNorm(x: Tensor): Tensor {

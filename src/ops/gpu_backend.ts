@@ -8,6 +8,7 @@ import { addGpu } from "./add.ts";
 import { attentionGpu } from "./attention.ts";
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
 import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection } from "./backend.ts";
+import { crossEntropyGpu } from "./cross_entropy.ts";
 import { embedGpu } from "./embed.ts";
 import { allocTensor, gpu } from "./gpu_util.ts";
 import { layerNormGpu } from "./layer_norm.ts";
@@ -116,6 +117,9 @@ export class GpuBackend implements Backend {
   }
   add(a: Tensor, b: Tensor): Tensor {
     return addGpu(this.ctx, gpu(a), gpu(b));
+  }
+  crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+    return crossEntropyGpu(this.ctx, gpu(logits), gpu(targets));
   }
   rowNorm(x: Tensor): Tensor {
     return rowNormGpu(this.ctx, gpu(x));

