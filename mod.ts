@@ -34,3 +34,10 @@ export { InvalidInputError, ModelFormatError, UnsupportedModelError } from "./sr
 export { DeviceLostError, GpuCommandError, GpuUnavailableError } from "./src/gpu/errors.ts";
 export type { Backend, BackendInfo } from "./src/ops/backend.ts";
 export { type BackendChoice, createBackend } from "./src/ops/select_backend.ts";
+export {
+  createApp,
+  type ServedModel,
+  type ServeOptions,
+  shutdownOnSignal,
+  startServer,
+} from "./src/serve/mod.ts";

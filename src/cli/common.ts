@@ -52,7 +52,7 @@ export function runOptions(o: Opts): RunOptions {
   if (tau !== undefined && topK !== undefined) {
     throw new UsageError(`${o.command}: use either --tau or --moe-topk, not both`);
   }
-  return { ...(tau !== undefined ? { tau } : {}), ...(topK !== undefined ? { topK } : {}) };
+  return { ...(tau !== undefined ? { tau } : {}), ...(topK !== undefined ? { moeTopK: topK } : {}) };
 }
 
 /**

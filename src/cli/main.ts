@@ -10,9 +10,11 @@ import "../moe/load_converted.ts";
 import { classifyCommand } from "./commands/classify.ts";
 import { convertCommand } from "./commands/convert.ts";
 import { embedCommand } from "./commands/embed.ts";
+import { evalCommand } from "./commands/eval.ts";
 import { forwardCommand } from "./commands/forward.ts";
 import { generateCommand } from "./commands/generate.ts";
 import { infoCommand } from "./commands/info.ts";
+import { serveCommand } from "./commands/serve.ts";
 
 /** A subcommand: summary for the overview and the function that runs it. */
 export interface Command {
@@ -24,6 +26,10 @@ export interface Command {
 
 /** Subcommands by name (others register themselves through {@link registerCommand}). */
 export const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: "OpenAI-compatible HTTP server for one model (embeddings, completions, classify)",
+    run: serveCommand,
+  },
   forward: { summary: "run a model once on fixture-format inputs", run: forwardCommand },
   generate: { summary: "continue a prompt with a GPT-2 model", run: generateCommand },
   embed: { summary: "sentence embeddings (default: the embedded sentence encoder)", run: embedCommand },

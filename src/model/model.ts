@@ -38,7 +38,7 @@ export interface RunOptions {
   /** D2DMoE threshold τ ∈ [0, 1]: run expert i iff r_i ≥ τ·max r (converted models only; 0 = dense). */
   tau?: number;
   /** MoEfication baseline instead of dynamic-k: run the k highest-scoring experts per token. */
-  topK?: number;
+  moeTopK?: number;
 }
 
 /** Result of {@link Model.forward}. */
@@ -180,8 +180,8 @@ function checkDenseOptions(opts: RunOptions): void {
   if (opts.tau !== undefined && !(opts.tau >= 0 && opts.tau <= 1)) {
     throw new InvalidInputError("tau", `must be a number in [0, 1], got ${opts.tau}`);
   }
-  if (opts.topK !== undefined) {
-    throw new InvalidInputError("topK", "this model is not converted: it has no experts to choose from");
+  if (opts.moeTopK !== undefined) {
+    throw new InvalidInputError("moeTopK", "this model is not converted: it has no experts to choose from");
   }
 }
 

@@ -86,10 +86,10 @@ async function readFiles(files: string[]) {
         throw new InvalidInputError("calib", `${f} is not valid JSON (${(e as Error).message})`);
       }
       const px = (json as { pixel_values?: unknown })?.pixel_values;
-      if (Array.isArray(px)) images.push(...(px as number[][][][]));
-      else idRows.push(...parseIdRows(json, f));
+      if (Array.isArray(px)) { for (const img of px as number[][][][]) images.push(img); }
+      else for (const r of parseIdRows(json, f)) idRows.push(r);
     } else {
-      paragraphs.push(...paragraphsOf(text));
+      for (const para of paragraphsOf(text)) paragraphs.push(para); // no spread: files can hold 100k+ lines
     }
   }
   return { paragraphs, idRows, images };

@@ -17,15 +17,15 @@ import type { CounterRecord, MoePassState } from "./moe_ffn.ts";
  * @throws {InvalidInputError} When τ is outside [0, 1] or k outside [1, experts].
  */
 export function routingRule(opts: RunOptions, info: MoeInfo): RoutingRule {
-  if (opts.tau !== undefined && opts.topK !== undefined) {
-    throw new InvalidInputError("tau", "give either tau or topK, not both");
+  if (opts.tau !== undefined && opts.moeTopK !== undefined) {
+    throw new InvalidInputError("tau", "give either tau or moeTopK, not both");
   }
-  if (opts.topK !== undefined) {
+  if (opts.moeTopK !== undefined) {
     const maxK = Math.min(...info.layers.map((l) => l.experts));
-    if (!Number.isInteger(opts.topK) || opts.topK < 1 || opts.topK > maxK) {
-      throw new InvalidInputError("topK", `must be an integer in [1, ${maxK}], got ${opts.topK}`);
+    if (!Number.isInteger(opts.moeTopK) || opts.moeTopK < 1 || opts.moeTopK > maxK) {
+      throw new InvalidInputError("moeTopK", `must be an integer in [1, ${maxK}], got ${opts.moeTopK}`);
     }
-    return { mode: "topk", k: opts.topK };
+    return { mode: "topk", k: opts.moeTopK };
   }
   const tau = opts.tau ?? info.defaultTau;
   if (typeof tau !== "number" || !(tau >= 0 && tau <= 1)) {

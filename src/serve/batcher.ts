@@ -33,7 +33,7 @@ interface Pending<I, R> {
 interface Group<I, R> {
   run: BatchRunner<I, R>;
   pending: Pending<I, R>[];
-  timer: number | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
   scheduled: boolean;
 }
 
@@ -142,13 +142,17 @@ export class Batcher<I, R> {
     if (g.timer !== undefined) clearTimeout(g.timer);
     g.timer = undefined;
     g.scheduled = true;
-    this.scheduler.run(async () => {
-      g.scheduled = false;
-      const batch = g.pending.splice(0, this.#fits(g.pending));
-      if (batch.length > 0) await this.#exec(g, batch);
-      if (g.pending.length > 0) this.#schedule(key, g);
-      else this.#idle(key, g);
-    }).catch(() => {}); // #exec settles every request itself
+    this.scheduler.run(
+      async () => {
+        g.scheduled = false;
+        const batch = g.pending.splice(0, this.#fits(g.pending));
+        if (batch.length > 0) await this.#exec(g, batch);
+        if (g.pending.length > 0) this.#schedule(key, g);
+        else this.#idle(key, g);
+      },
+      undefined,
+      false,
+    ).catch(() => {}); // #exec settles every request itself
   }
 
   async #exec(g: Group<I, R>, batch: Pending<I, R>[]): Promise<void> {

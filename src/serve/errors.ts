@@ -32,7 +32,19 @@ export interface ErrorBody {
 
 /** An error with an HTTP status, rendered in OpenAI's error shape by the app's `onError`. */
 export class ApiError extends Error {
+  /** HTTP status code. */
+  readonly status: number;
+  /** OpenAI error type. */
+  readonly type: ErrorType;
+  /** Offending request field, or null. */
+  readonly param: string | null;
+  /** Machine-readable reason, or null. */
+  readonly code: string | null;
+  /** Extra response headers (e.g. `Retry-After`). */
+  readonly headers: Record<string, string>;
+
   /**
+   * Creates an error.
    * @param status HTTP status code.
    * @param type OpenAI error type.
    * @param message What went wrong, phrased for the caller.
@@ -41,15 +53,20 @@ export class ApiError extends Error {
    * @param headers Extra response headers (e.g. `Retry-After`).
    */
   constructor(
-    readonly status: number,
-    readonly type: ErrorType,
+    status: number,
+    type: ErrorType,
     message: string,
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-    readonly headers: Record<string, string> = {},
+    param: string | null = null,
+    code: string | null = null,
+    headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = "ApiError";
+    this.status = status;
+    this.type = type;
+    this.param = param;
+    this.code = code;
+    this.headers = headers;
   }
 
   /** The JSON body for this error. */

@@ -6,7 +6,8 @@
  */
 import type { ComputeStats } from "../model/stats.ts";
 
-type Labels = Record<string, string>;
+/** Label names to values. */
+export type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
   const parts = Object.entries(labels).map(([k, v]) =>
@@ -23,10 +24,29 @@ function num(v: number): string {
 }
 
 /** A monotonically increasing value per label set. */
-class Counter {
-  readonly values = new Map<string, { labels: Labels; value: number }>();
-  constructor(readonly name: string, readonly help: string) {}
+export class Counter {
+  /** Values by rendered label set. */
+  readonly values: Map<string, { labels: Labels; value: number }> = new Map();
+  /** Metric name. */
+  readonly name: string;
+  /** Description for `# HELP`. */
+  readonly help: string;
 
+  /**
+   * Creates a counter.
+   * @param name Metric name.
+   * @param help Description.
+   */
+  constructor(name: string, help: string) {
+    this.name = name;
+    this.help = help;
+  }
+
+  /**
+   * Adds to the value of a label set.
+   * @param labels Labels.
+   * @param by Increment (default 1).
+   */
   inc(labels: Labels = {}, by = 1): void {
     const key = labelText(labels);
     const e = this.values.get(key);
@@ -34,10 +54,19 @@ class Counter {
     else this.values.set(key, { labels, value: by });
   }
 
+  /**
+   * The value of a label set.
+   * @param labels Labels.
+   * @returns The value (0 when never incremented).
+   */
   get(labels: Labels = {}): number {
     return this.values.get(labelText(labels))?.value ?? 0;
   }
 
+  /**
+   * Exposition lines.
+   * @returns HELP, TYPE and one line per label set.
+   */
   render(): string[] {
     const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     for (const { labels, value } of this.values.values()) {
@@ -48,10 +77,33 @@ class Counter {
 }
 
 /** Cumulative bucket counts, sum and count per label set. */
-class Histogram {
-  readonly values = new Map<string, { labels: Labels; buckets: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly bounds: number[]) {}
+export class Histogram {
+  /** Buckets, sum and count by rendered label set. */
+  readonly values: Map<string, { labels: Labels; buckets: number[]; sum: number; count: number }> = new Map();
+  /** Metric name. */
+  readonly name: string;
+  /** Description for `# HELP`. */
+  readonly help: string;
+  /** Upper bounds of the buckets, ascending (`+Inf` is implicit). */
+  readonly bounds: number[];
 
+  /**
+   * Creates a histogram.
+   * @param name Metric name.
+   * @param help Description.
+   * @param bounds Bucket upper bounds, ascending.
+   */
+  constructor(name: string, help: string, bounds: number[]) {
+    this.name = name;
+    this.help = help;
+    this.bounds = bounds;
+  }
+
+  /**
+   * Records one observation.
+   * @param labels Labels.
+   * @param v The observed value.
+   */
   observe(labels: Labels, v: number): void {
     const key = labelText(labels);
     let e = this.values.get(key);
@@ -66,6 +118,10 @@ class Histogram {
     e.count++;
   }
 
+  /**
+   * Exposition lines.
+   * @returns HELP, TYPE and bucket / sum / count lines per label set.
+   */
   render(): string[] {
     const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const { labels, buckets, sum, count } of this.values.values()) {

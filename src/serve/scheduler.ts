@@ -8,6 +8,7 @@ import { ClientClosedError, QueueFullError, RequestTimeoutError } from "./errors
 
 interface LaneJob {
   start: () => void;
+  counted: boolean;
 }
 
 /** Bounded admission plus a FIFO single-job device lane. */
@@ -27,9 +28,9 @@ export class Scheduler {
     return this.#admitted;
   }
 
-  /** Device jobs waiting for the device. */
+  /** Device jobs waiting for the device (batch drains excluded: their requests are counted by batchers). */
   get waiting(): number {
-    return this.#queue.length;
+    return this.#queue.filter((j) => j.counted).length;
   }
 
   /** True while a device job runs. */
@@ -57,9 +58,10 @@ export class Scheduler {
    * Runs `fn` when the device is free.
    * @param fn The device work.
    * @param signal Aborting it while waiting removes the job and rejects with the signal's reason.
+   * @param counted Count the job in {@link waiting} (false for batch drains).
    * @returns What `fn` returns.
    */
-  run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  run<T>(fn: () => Promise<T>, signal?: AbortSignal, counted = true): Promise<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
@@ -84,6 +86,7 @@ export class Scheduler {
             this.#next();
           });
         },
+        counted,
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(job);
@@ -104,7 +107,7 @@ export class Scheduler {
  */
 export class Deadline {
   readonly #ctl = new AbortController();
-  readonly #timer: number;
+  readonly #timer: ReturnType<typeof setTimeout>;
   readonly #unfollow: (() => void)[] = [];
 
   /**

@@ -6,14 +6,22 @@
  */
 import { ApiError, badRequest, unsupported } from "./errors.ts";
 
-/** JSON type name of a value, for messages. */
+/**
+ * JSON type name of a value, for messages.
+ * @param v Any parsed JSON value.
+ * @returns `"null"`, `"array"` or the `typeof` name.
+ */
 export function typeName(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "array";
   return typeof v;
 }
 
-/** A short rendering of a value for messages (never the whole of a large value). */
+/**
+ * A short rendering of a value for messages (never the whole of a large value).
+ * @param v Any parsed JSON value.
+ * @returns At most about 40 characters.
+ */
 export function preview(v: unknown): string {
   if (typeof v === "object" && v !== null) return typeName(v);
   const s = typeof v === "string" ? JSON.stringify(v) : String(v);

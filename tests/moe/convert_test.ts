@@ -60,7 +60,7 @@ for (const name of ["tiny-gpt2-relu", "tiny-bert-relu", "tiny-vit"] as const) {
         for (const l of sparse.stats.layers!) {
           assert.ok(l.executed_pairs >= tokens, "at least one expert per token");
         }
-        const top = await model.forward(inputs, { topK: 2 });
+        const top = await model.forward(inputs, { moeTopK: 2 });
         const E = model.moe!.layers[0].experts;
         assertClose(top.stats.layers!.map((l) => l.ffn_fraction), model.moe!.layers.map(() => 2 / E), {
           atol: 1e-9,
@@ -98,8 +98,8 @@ Deno.test({
       /tau: must be a number in \[0, 1\]/,
     );
     await assert.rejects(
-      model.forward({ input_ids: [[1, 2]] }, { topK: 99 }),
-      /topK: must be an integer in \[1, 16\]/,
+      model.forward({ input_ids: [[1, 2]] }, { moeTopK: 99 }),
+      /moeTopK: must be an integer in \[1, 16\]/,
     );
   },
 });
