@@ -39,6 +39,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: "convert a dense model's FFNs into D2DMoE experts with trained routers",
     run: convertCommand,
   },
+  eval: {
+    summary: "quality against compute over τ (perplexity, or linear-probe accuracy)",
+    run: evalCommand,
+  },
 };
 
 /**

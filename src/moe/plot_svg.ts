@@ -47,7 +47,8 @@ export function renderPlot(spec: PlotSpec): string {
   const W = 720, H = 480, L = 80, R = 30, T = 50, B = 60;
   const pts = spec.series.flatMap((s) => s.points);
   const ys = pts.map((p) => p.y).concat(spec.reference ? [spec.reference.y] : []);
-  let x0 = Math.min(0, ...pts.map((p) => p.x)), x1 = Math.max(1, ...pts.map((p) => p.x));
+  const x0 = Math.min(0, ...pts.map((p) => p.x));
+  let x1 = Math.max(1, ...pts.map((p) => p.x));
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   const pad = (y1 - y0) * 0.08 || Math.abs(y1) * 0.05 || 1;
   y0 -= pad;
