@@ -24,7 +24,8 @@ import { type DenseFfnWeights, type ExpertWeights, resolveExperts, splitFfn } fr
 import { type CalibrationRow, FORMAT_VERSION, type Manifest } from "./manifest.ts";
 import { MoeFfn } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
-import { type RouterWeights, trainRouter } from "./router_train.ts";
+import { type RouterTrainOptions, type RouterWeights, trainRouter } from "./router_train.ts";
+import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts";
 import { type ConvertedLayer, sourceChecksum, writeConverted } from "./write_converted.ts";
 
 /** Options of {@link convert}. */
@@ -221,9 +222,11 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // 3. Routers.
   const routers: { router: RouterWeights; valLoss: number; valBaselineLoss: number; trainLoss: number }[] =
     [];
+  // On the GPU when the model runs on one (and the samples fit one binding), else the float64 CPU trainer.
+  const routerDevices = new Set<"gpu" | "cpu">();
   for (const [i, l] of data.entries()) {
     const epochs = opts.routerEpochs ?? 20;
-    const r = trainRouter(l.x, l.y, l.n, d, E, {
+    const ropts: RouterTrainOptions = {
       width,
       epochs,
       lr: opts.routerLr ?? 3e-3,
@@ -235,7 +238,13 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
           total: p.steps,
           detail: `epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
         }),
-    });
+    };
+    // A software adapter (llvmpipe) trains slower than the CPU trainer: use the GPU only when it is real.
+    const onGpu = be.info.kind === "gpu" && !be.info.fallback && routerTrainingFits(be, l.n, d, E);
+    routerDevices.add(onGpu ? "gpu" : "cpu");
+    const r = onGpu
+      ? await trainRouterOnBackend(be, l.x, l.y, l.n, d, E, ropts)
+      : trainRouter(l.x, l.y, l.n, d, E, ropts);
     routers.push(r);
   }
 
@@ -308,6 +317,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
         lr: opts.routerLr ?? 3e-3,
         optimizer: "AdamW, cosine schedule",
         loss: "MSE",
+        device: [...routerDevices].join("+"),
       },
     },
   };
