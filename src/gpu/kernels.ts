@@ -3,10 +3,12 @@
  * graph with no file-system permission needed.
  * @module
  */
+import adam from "../../kernels/adam.wgsl" with { type: "text" };
 import add from "../../kernels/add.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import embed from "../../kernels/embed.wgsl" with { type: "text" };
+import gatherRows from "../../kernels/gather_rows.wgsl" with { type: "text" };
 import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
@@ -15,15 +17,19 @@ import moeMerge from "../../kernels/moe_merge.wgsl" with { type: "text" };
 import moeRouter from "../../kernels/moe_router.wgsl" with { type: "text" };
 import moeSelect from "../../kernels/moe_select.wgsl" with { type: "text" };
 import patchEmbed from "../../kernels/patch_embed.wgsl" with { type: "text" };
+import reluGrad from "../../kernels/relu_grad.wgsl" with { type: "text" };
+import routerGrad from "../../kernels/router_grad.wgsl" with { type: "text" };
 import rowNorm from "../../kernels/row_norm.wgsl" with { type: "text" };
 import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 
 /** WGSL source of every kernel, by file stem. */
 export const KERNEL_SOURCES = {
+  adam,
   add,
   attention,
   cross_entropy: crossEntropy,
   embed,
+  gather_rows: gatherRows,
   layer_norm: layerNorm,
   matmul,
   mean_pool: meanPool,
@@ -32,6 +38,8 @@ export const KERNEL_SOURCES = {
   moe_router: moeRouter,
   moe_select: moeSelect,
   patch_embed: patchEmbed,
+  relu_grad: reluGrad,
+  router_grad: routerGrad,
   row_norm: rowNorm,
   strided_copy: stridedCopy,
 } as const;

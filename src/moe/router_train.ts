@@ -511,7 +511,108 @@ export function trainRouter(
   experts: number,
   opts: RouterTrainOptions = {},
 ): RouterTrainResult {
-  const fn = "trainRouter";
+  const plan = planRouterTraining("trainRouter", x, targets, n, d, experts, opts);
+  const { signal, nTrain, nVal, trainRows, valRows, rng, epochs, steps, batchSize: maxB } = plan;
+  signal?.throwIfAborted();
+
+  const core = RouterCore.fromWeights(plan.init, maxB);
+  const m1 = new Float64Array(core.w1t.length), v1 = new Float64Array(core.w1t.length);
+  const m2 = new Float64Array(core.w2t.length), v2 = new Float64Array(core.w2t.length);
+  let step = 0;
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    rng.shuffle(trainRows);
+    let seen = 0, lossSum = 0;
+    for (let start = 0; start < nTrain; start += maxB) {
+      signal?.throwIfAborted();
+      const B = Math.min(maxB, nTrain - start);
+      core.gather(x, targets, trainRows, start, B);
+      const loss = core.lossAndGrad(B);
+      const lrNow = routerLearningRate(plan, step);
+      step++;
+      const c1 = 1 - Math.pow(0.9, step), c2 = 1 - Math.pow(0.999, step);
+      adamStep(core.w1t, core.gw1t, m1, v1, lrNow, plan.weightDecay, c1, c2);
+      adamStep(core.w2t, core.gw2t, m2, v2, lrNow, plan.weightDecay, c1, c2);
+      core.syncW2();
+      seen += B;
+      lossSum += loss * B;
+      opts.onProgress?.({ epoch, epochs, step, steps, trainLoss: lossSum / seen });
+    }
+  }
+
+  // Score exactly the float32 router we return.
+  for (let i = 0; i < core.w1t.length; i++) core.w1t[i] = Math.fround(core.w1t[i]);
+  for (let i = 0; i < core.w2t.length; i++) core.w2t[i] = Math.fround(core.w2t[i]);
+  core.syncW2();
+  const trainLoss = core.evalLoss(x, targets, trainRows);
+  const valLoss = core.evalLoss(x, targets, valRows);
+  return {
+    router: core.toWeights(),
+    trainLoss,
+    valLoss,
+    valBaselineLoss: routerValBaseline(targets, experts, trainRows, valRows),
+    epochs,
+    samples: { train: nTrain, val: nVal },
+  };
+}
+
+/** A validated router-training setup: resolved options, the seeded init and the train/validation split. */
+export interface RouterTrainPlan {
+  /** Hidden width. */
+  width: number;
+  /** Passes over the training split. */
+  epochs: number;
+  /** Effective mini-batch size: `min(opts.batchSize, train)`. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Decoupled weight decay. */
+  weightDecay: number;
+  /** Learning-rate schedule. */
+  schedule: "cosine" | "constant";
+  /** Abort signal, if any. */
+  signal: AbortSignal | undefined;
+  /** Training-split size. */
+  nTrain: number;
+  /** Validation-split size. */
+  nVal: number;
+  /** Optimiser steps per epoch. */
+  stepsPerEpoch: number;
+  /** Optimiser steps of the whole run. */
+  steps: number;
+  /** The initial router (drawn first from the seeded stream). */
+  init: RouterWeights;
+  /** Validation rows (sample indices). */
+  valRows: Int32Array;
+  /** Training rows; shuffle them in place with {@link rng} at the start of every epoch. */
+  trainRows: Int32Array;
+  /** The seeded stream after the init and the split, positioned for the per-epoch shuffles. */
+  rng: Rng;
+}
+
+/**
+ * Validates a router-training call and draws its seeded init and split, exactly as {@link trainRouter}
+ * does, so other trainers (e.g. the GPU one) see the same router, rows and shuffles for a seed.
+ * @param fn Caller's name, used as the prefix of error messages.
+ * @param x Router inputs, [n, d] row-major.
+ * @param targets Per-expert output norms, [n, experts] row-major.
+ * @param n Number of samples.
+ * @param d Input size.
+ * @param experts Number of experts.
+ * @param opts Training options (see {@link RouterTrainOptions}).
+ * @returns The resolved options, the initial router, the split and the generator for the shuffles.
+ * @throws {TypeError} If `x` or `targets` is not a Float32Array, or `signal` is not an AbortSignal.
+ * @throws {RangeError} If a size or option is out of range, a length does not match, a value is not finite,
+ *   or the training split would be empty.
+ */
+export function planRouterTraining(
+  fn: string,
+  x: Float32Array,
+  targets: Float32Array,
+  n: number,
+  d: number,
+  experts: number,
+  opts: RouterTrainOptions = {},
+): RouterTrainPlan {
   positiveInt(fn, "n", n);
   positiveInt(fn, "d", d);
   positiveInt(fn, "experts", experts);
@@ -524,9 +625,9 @@ export function trainRouter(
   if (!(Number.isFinite(lr) && lr > 0)) {
     throw new RangeError(`${fn}: opts.lr must be a positive number, got ${lr}`);
   }
-  const wd = opts.weightDecay ?? 0;
-  if (!(Number.isFinite(wd) && wd >= 0)) {
-    throw new RangeError(`${fn}: opts.weightDecay must be a non-negative number, got ${wd}`);
+  const weightDecay = opts.weightDecay ?? 0;
+  if (!(Number.isFinite(weightDecay) && weightDecay >= 0)) {
+    throw new RangeError(`${fn}: opts.weightDecay must be a non-negative number, got ${weightDecay}`);
   }
   const schedule = opts.schedule ?? "cosine";
   if (schedule !== "cosine" && schedule !== "constant") {
@@ -547,67 +648,70 @@ export function trainRouter(
   if (nTrain < 1) {
     throw new RangeError(`${fn}: no training samples left (n = ${n}, valFraction = ${valFraction})`);
   }
-  signal?.throwIfAborted();
-
+  // Order of draws (init, then split, then one shuffle per epoch) is part of what a seed reproduces.
   const rng = new Rng(seed);
-  const maxB = Math.min(batchSize, nTrain);
-  const core = RouterCore.fromWeights(initWith(d, width, experts, rng), maxB);
+  const init = initWith(d, width, experts, rng);
   const perm = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i));
-  const valRows = perm.slice(0, nVal);
-  const trainRows = perm.slice(nVal);
-
-  const m1 = new Float64Array(core.w1t.length), v1 = new Float64Array(core.w1t.length);
-  const m2 = new Float64Array(core.w2t.length), v2 = new Float64Array(core.w2t.length);
+  const maxB = Math.min(batchSize, nTrain);
   const stepsPerEpoch = Math.ceil(nTrain / maxB);
-  const steps = stepsPerEpoch * epochs;
-  let step = 0;
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    rng.shuffle(trainRows);
-    let seen = 0, lossSum = 0;
-    for (let start = 0; start < nTrain; start += maxB) {
-      signal?.throwIfAborted();
-      const B = Math.min(maxB, nTrain - start);
-      core.gather(x, targets, trainRows, start, B);
-      const loss = core.lossAndGrad(B);
-      const lrNow = schedule === "cosine" ? lr * 0.5 * (1 + Math.cos(Math.PI * step / steps)) : lr;
-      step++;
-      const c1 = 1 - Math.pow(0.9, step), c2 = 1 - Math.pow(0.999, step);
-      adamStep(core.w1t, core.gw1t, m1, v1, lrNow, wd, c1, c2);
-      adamStep(core.w2t, core.gw2t, m2, v2, lrNow, wd, c1, c2);
-      core.syncW2();
-      seen += B;
-      lossSum += loss * B;
-      opts.onProgress?.({ epoch, epochs, step, steps, trainLoss: lossSum / seen });
-    }
-  }
-
-  // Score exactly the float32 router we return.
-  for (let i = 0; i < core.w1t.length; i++) core.w1t[i] = Math.fround(core.w1t[i]);
-  for (let i = 0; i < core.w2t.length; i++) core.w2t[i] = Math.fround(core.w2t[i]);
-  core.syncW2();
-  const trainLoss = core.evalLoss(x, targets, trainRows);
-  const valLoss = core.evalLoss(x, targets, valRows);
-  let valBaselineLoss = NaN;
-  if (nVal > 0) {
-    // Baseline: predict each expert's mean target over the training split.
-    const mean = new Float64Array(experts);
-    for (const r of trainRows) for (let e = 0; e < experts; e++) mean[e] += targets[r * experts + e];
-    for (let e = 0; e < experts; e++) mean[e] /= nTrain;
-    let s = 0;
-    for (const r of valRows) {
-      for (let e = 0; e < experts; e++) {
-        const diff = targets[r * experts + e] - mean[e];
-        s += diff * diff;
-      }
-    }
-    valBaselineLoss = s / (nVal * experts);
-  }
   return {
-    router: core.toWeights(),
-    trainLoss,
-    valLoss,
-    valBaselineLoss,
+    width,
     epochs,
-    samples: { train: nTrain, val: nVal },
+    batchSize: maxB,
+    lr,
+    weightDecay,
+    schedule,
+    signal,
+    nTrain,
+    nVal,
+    stepsPerEpoch,
+    steps: stepsPerEpoch * epochs,
+    init,
+    valRows: perm.slice(0, nVal),
+    trainRows: perm.slice(nVal),
+    rng,
   };
+}
+
+/**
+ * Learning rate of an optimiser step: cosine decay from `plan.lr` to 0 over `plan.steps` (no warm-up), or
+ * constant.
+ * @param plan The training plan (its `lr`, `schedule` and `steps`).
+ * @param step Steps already taken (0 for the first).
+ * @returns The learning rate to use for this step.
+ */
+export function routerLearningRate(
+  plan: Pick<RouterTrainPlan, "lr" | "schedule" | "steps">,
+  step: number,
+): number {
+  return plan.schedule === "cosine" ? plan.lr * 0.5 * (1 + Math.cos(Math.PI * step / plan.steps)) : plan.lr;
+}
+
+/**
+ * Validation MSE of the trivial predictor that outputs each expert's mean target over the training split
+ * (the baseline a router must beat).
+ * @param targets Per-expert output norms, [n, experts] row-major.
+ * @param experts Number of experts.
+ * @param trainRows Training rows.
+ * @param valRows Validation rows.
+ * @returns The baseline loss, NaN when there are no validation rows.
+ */
+export function routerValBaseline(
+  targets: Float32Array,
+  experts: number,
+  trainRows: Int32Array,
+  valRows: Int32Array,
+): number {
+  if (valRows.length === 0) return NaN;
+  const mean = new Float64Array(experts);
+  for (const r of trainRows) for (let e = 0; e < experts; e++) mean[e] += targets[r * experts + e];
+  for (let e = 0; e < experts; e++) mean[e] /= trainRows.length;
+  let s = 0;
+  for (const r of valRows) {
+    for (let e = 0; e < experts; e++) {
+      const diff = targets[r * experts + e] - mean[e];
+      s += diff * diff;
+    }
+  }
+  return s / (valRows.length * experts);
 }

@@ -4,6 +4,7 @@
  * tensors made by the same backend and returns a new transient tensor the caller releases.
  * @module
  */
+import type { AdamWStep } from "./adam_ref.ts";
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
 import type { MatmulOptions } from "./matmul_ref.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
@@ -113,6 +114,17 @@ export interface Backend extends Disposable {
     T: number,
     E: number,
   ): Tensor;
+  /** Rows `idx[offset … offset+rows)` (u32 indices) of `src` [n, cols] → [rows, cols] (router training). */
+  gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor;
+  /**
+   * Router-loss backward at the pre-abs output z [B, E] against targets [B, E] (`router_grad_ref.ts`):
+   * g = (2/(B·E))·(|z| − t)·sign(z) and gᵀ; writes Σ_k (|z| − t)² per row to `rowLoss[rowOffset … +B)`.
+   */
+  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number): RouterGrad;
+  /** ReLU backward dy ⊙ (y > 0) for y [rows, cols]; the result is [cols, rows] when `transpose`. */
+  reluGrad(dy: Tensor, y: Tensor, transpose?: boolean): Tensor;
+  /** One AdamW step in place on `p`, `m`, `v` (f32, the length of `g`). */
+  adamW(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void;
 }
 
 /** Selection tensors (u32): lists [E·cap], tokRows [T·E], tokK [T]. */
@@ -123,4 +135,12 @@ export interface MoeSelection {
   tokRows: Tensor;
   /** Pairs per token. */
   tokK: Tensor;
+}
+
+/** Router-loss gradient at the pre-abs output: g [B, E] and its transpose gT [E, B]. */
+export interface RouterGrad {
+  /** dL/dz. */
+  g: Tensor;
+  /** dL/dz transposed (the left operand of the second layer's weight gradient). */
+  gT: Tensor;
 }

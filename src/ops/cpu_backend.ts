@@ -3,11 +3,13 @@
  * ground truth GPU results are tested against.
  * @module
  */
+import { adamWRef, type AdamWStep } from "./adam_ref.ts";
 import { addRef } from "./add_ref.ts";
 import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
-import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection } from "./backend.ts";
+import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection, RouterGrad } from "./backend.ts";
 import { crossEntropyRef } from "./cross_entropy_ref.ts";
 import { embedRef } from "./embed_ref.ts";
+import { checkGatherRows, gatherRowsRef } from "./gather_rows_ref.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
 import { matmulRef } from "./matmul_ref.ts";
 import { meanPoolRef } from "./mean_pool_ref.ts";
@@ -15,6 +17,8 @@ import { type ExpertMatmulShape, moeExpertMatmulRef } from "./moe_expert_matmul_
 import { moeMergeRef } from "./moe_merge_ref.ts";
 import { moeRouterRef } from "./moe_router_ref.ts";
 import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
+import { reluGradRef } from "./relu_grad_ref.ts";
+import { checkRouterGrad, routerGradRef } from "./router_grad_ref.ts";
 import { rowNormRef } from "./row_norm_ref.ts";
 import { patchEmbedRef, type PatchGeometry } from "./patch_embed_ref.ts";
 import { type CopySpec, stridedCopyRef } from "./strided_copy_ref.ts";
@@ -185,6 +189,39 @@ export class CpuBackend implements Backend {
       moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), opt(residual, f32), T, E, d),
       [T, d],
     );
+  }
+
+  gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor {
+    const [n, cols] = src.shape;
+    checkGatherRows(n, idx.shape[0], offset, rows);
+    return new CpuTensor(gatherRowsRef(f32(src), u32(idx), offset, rows, cols), [rows, cols]);
+  }
+
+  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number): RouterGrad {
+    const [B, E] = z.shape;
+    if (targets.shape[0] !== B || targets.shape[1] !== E) {
+      throw new RangeError(`routerGrad: z is [${z.shape}] but targets are [${targets.shape}]`);
+    }
+    const loss = f32(rowLoss);
+    checkRouterGrad(B, loss.length, rowOffset);
+    const r = routerGradRef(f32(z), f32(targets), B, E);
+    loss.set(r.rowLoss, rowOffset);
+    return { g: new CpuTensor(r.g, [B, E]), gT: new CpuTensor(r.gT, [E, B]) };
+  }
+
+  reluGrad(dy: Tensor, y: Tensor, transpose = false): Tensor {
+    const [rows, cols] = dy.shape;
+    if (y.shape[0] !== rows || y.shape[1] !== cols) {
+      throw new RangeError(`reluGrad: dy is [${dy.shape}] but y is [${y.shape}]`);
+    }
+    return new CpuTensor(
+      reluGradRef(f32(dy), f32(y), rows, cols, transpose),
+      transpose ? [cols, rows] : [rows, cols],
+    );
+  }
+
+  adamW(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void {
+    adamWRef(f32(p), f32(g), f32(m), f32(v), hp);
   }
 
   [Symbol.dispose](): void {}

@@ -4,12 +4,15 @@
  * @module
  */
 import type { GpuContext } from "../gpu/context.ts";
+import { adamWGpu } from "./adam.ts";
+import type { AdamWStep } from "./adam_ref.ts";
 import { addGpu } from "./add.ts";
 import { attentionGpu } from "./attention.ts";
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
-import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection } from "./backend.ts";
+import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection, RouterGrad } from "./backend.ts";
 import { crossEntropyGpu } from "./cross_entropy.ts";
 import { embedGpu } from "./embed.ts";
+import { gatherRowsGpu } from "./gather_rows.ts";
 import { allocTensor, gpu } from "./gpu_util.ts";
 import { layerNormGpu } from "./layer_norm.ts";
 import { matmulGpu } from "./matmul.ts";
@@ -20,6 +23,8 @@ import { moeMergeGpu } from "./moe_merge.ts";
 import { moeRouterGpu } from "./moe_router.ts";
 import { moeSelectGpu } from "./moe_select.ts";
 import type { RoutingRule } from "./moe_select_ref.ts";
+import { reluGradGpu } from "./relu_grad.ts";
+import { routerGradGpu } from "./router_grad.ts";
 import { rowNormGpu } from "./row_norm.ts";
 import { patchEmbedGpu } from "./patch_embed.ts";
 import type { PatchGeometry } from "./patch_embed_ref.ts";
@@ -175,6 +180,19 @@ export class GpuBackend implements Backend {
       T,
       E,
     );
+  }
+
+  gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor {
+    return gatherRowsGpu(this.ctx, gpu(src, "src"), gpu(idx, "idx"), offset, rows);
+  }
+  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number): RouterGrad {
+    return routerGradGpu(this.ctx, gpu(z, "z"), gpu(targets, "targets"), gpu(rowLoss, "rowLoss"), rowOffset);
+  }
+  reluGrad(dy: Tensor, y: Tensor, transpose = false): Tensor {
+    return reluGradGpu(this.ctx, gpu(dy, "dy"), gpu(y, "y"), transpose);
+  }
+  adamW(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void {
+    adamWGpu(this.ctx, gpu(p, "p"), gpu(g, "g"), gpu(m, "m"), gpu(v, "v"), hp);
   }
 
   [Symbol.dispose](): void {
