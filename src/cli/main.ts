@@ -7,6 +7,7 @@ import { DeviceLostError, GpuCommandError, GpuUnavailableError } from "../gpu/er
 import { InvalidInputError, ModelFormatError, UnsupportedModelError } from "../model/errors.ts";
 import { UsageError } from "./args.ts";
 import "../moe/load_converted.ts";
+import { benchCommand } from "./commands/bench.ts";
 import { classifyCommand } from "./commands/classify.ts";
 import { convertCommand } from "./commands/convert.ts";
 import { embedCommand } from "./commands/embed.ts";

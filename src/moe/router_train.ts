@@ -62,6 +62,8 @@ export interface RouterTrainOptions {
   ) => void;
   /** Aborts training (checked before each step): `trainRouter` throws `signal.reason`. */
   signal?: AbortSignal;
+  /** Starting weights (default: PyTorch-style random init from the seed); copied, not modified. */
+  init?: RouterWeights;
 }
 
 /** Result of {@link trainRouter}. */
@@ -650,7 +652,8 @@ export function planRouterTraining(
   }
   // Order of draws (init, then split, then one shuffle per epoch) is part of what a seed reproduces.
   const rng = new Rng(seed);
-  const init = initWith(d, width, experts, rng);
+  const random = initWith(d, width, experts, rng);
+  const init = opts.init ? checkedInit(fn, opts.init, d, width, experts) : random;
   const perm = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i));
   const maxB = Math.min(batchSize, nTrain);
   const stepsPerEpoch = Math.ceil(nTrain / maxB);
@@ -671,6 +674,19 @@ export function planRouterTraining(
     trainRows: perm.slice(nVal),
     rng,
   };
+}
+
+/** Validates and copies caller-supplied starting weights. */
+function checkedInit(fn: string, r: RouterWeights, d: number, width: number, experts: number): RouterWeights {
+  if (
+    r.d !== d || r.width !== width || r.experts !== experts || r.w1.length !== d * width ||
+    r.w2.length !== width * experts
+  ) {
+    throw new RangeError(
+      `${fn}: opts.init must be a ${d}×${width}×${experts} router, got ${r.d}×${r.width}×${r.experts}`,
+    );
+  }
+  return { d, width, experts, w1: r.w1.slice(), w2: r.w2.slice() };
 }
 
 /**

