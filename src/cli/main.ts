@@ -44,6 +44,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: "quality against compute over τ (perplexity, or linear-probe accuracy)",
     run: evalCommand,
   },
+  bench: {
+    summary: "benchmarks: dense vs D2DMoE FFN, BERT / GPT-2 end to end, device ceilings, PyTorch and onnxruntime-web",
+    run: benchCommand,
+  },
 };
 
 /**
