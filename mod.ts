@@ -18,6 +18,7 @@ export type {
   EmbedOptions,
   EmbedResult,
   ForwardInputs,
+  ForwardOptions,
   ForwardOutput,
   GenerateOptions,
   GenerateResult,

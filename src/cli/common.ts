@@ -8,6 +8,7 @@ import type { Model, RunOptions } from "../model/model.ts";
 import { type BackendChoice, parseBackendChoice } from "../ops/select_backend.ts";
 import { type OptionSpec, type Opts, UsageError } from "./args.ts";
 import { deviceLine, note } from "./output.ts";
+import { terminalProgress } from "../util/progress.ts";
 
 /** Options shared by commands that load a model. */
 export const MODEL_OPTIONS: OptionSpec = {
@@ -64,7 +65,7 @@ export function runOptions(o: Opts): RunOptions {
 export async function openModel(o: Opts, fallback?: string): Promise<Model> {
   const dir = o.str("model") ?? fallback;
   if (!dir) throw new UsageError(`${o.command}: --model is required`, `run "d2d ${o.command} --help"`);
-  const model = await loadModel(dir, { backend: backendOption(o) });
+  const model = await loadModel(dir, { backend: backendOption(o), onProgress: terminalProgress(0) });
   if (!o.flag("quiet")) note(deviceLine(model.device));
   return model;
 }

@@ -7,6 +7,7 @@ import { DeviceLostError, GpuCommandError, GpuUnavailableError } from "../gpu/er
 import { InvalidInputError, ModelFormatError, UnsupportedModelError } from "../model/errors.ts";
 import { UsageError } from "./args.ts";
 import "../moe/load_converted.ts";
+import "../moe/default_model.ts";
 import { benchCommand } from "./commands/bench.ts";
 import { classifyCommand } from "./commands/classify.ts";
 import { convertCommand } from "./commands/convert.ts";
@@ -45,7 +46,8 @@ export const COMMANDS: Record<string, Command> = {
     run: evalCommand,
   },
   bench: {
-    summary: "benchmarks: dense vs D2DMoE FFN, BERT / GPT-2 end to end, device ceilings, PyTorch and onnxruntime-web",
+    summary:
+      "benchmarks: dense vs D2DMoE FFN, BERT / GPT-2 end to end, device ceilings, PyTorch and onnxruntime-web",
     run: benchCommand,
   },
 };

@@ -5,6 +5,7 @@
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend } from "../ops/backend.ts";
+import type { ProgressCallback } from "../util/progress.ts";
 import { type BackendChoice, createBackend } from "../ops/select_backend.ts";
 import { BertNet } from "./bert.ts";
 import { type ModelConfig, readConfig, type UseConfig, useConfig } from "./config.ts";
@@ -26,6 +27,8 @@ export interface LoadOptions {
   id?: string;
   /** Load the folder's tokenizer (default true). */
   tokenizer?: boolean;
+  /** Progress of preparing a named model on first use (e.g. converting "default"). */
+  onProgress?: ProgressCallback;
 }
 
 /** What a converted folder contributes: its FFN layers and routing hooks. */

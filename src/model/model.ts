@@ -41,6 +41,12 @@ export interface RunOptions {
   moeTopK?: number;
 }
 
+/** Options of {@link Model.forward}. */
+export interface ForwardOptions extends RunOptions {
+  /** GPT-2: `"hidden"` returns the final hidden states instead of computing the LM head (default "logits"). */
+  outputs?: "logits" | "hidden";
+}
+
 /** Result of {@link Model.forward}. */
 export interface ForwardOutput {
   /** Logits: [batch, labels] (classifiers) or [batch, seq, vocab] (GPT-2); null for bare encoders. */
@@ -314,7 +320,7 @@ export class Model implements Disposable {
    * @returns Logits, hidden states and stats.
    * @throws {InvalidInputError} On malformed or out-of-range inputs.
    */
-  forward(inputs: ForwardInputs, opts: RunOptions = {}): Promise<ForwardOutput> {
+  forward(inputs: ForwardInputs, opts: ForwardOptions = {}): Promise<ForwardOutput> {
     const net = this.#net;
     if (net instanceof UseNet) {
       throw new InvalidInputError(
@@ -404,7 +410,7 @@ export class Model implements Disposable {
     });
   }
 
-  #forwardGpt2(net: Gpt2Net, inputs: ForwardInputs, opts: RunOptions): Promise<ForwardOutput> {
+  #forwardGpt2(net: Gpt2Net, inputs: ForwardInputs, opts: ForwardOptions): Promise<ForwardOutput> {
     const cfg = net.config;
     const ids = checkIdRows(inputs.input_ids, "input_ids", cfg.vocabSize, cfg.maxPositions);
     const mask = inputs.attention_mask
@@ -419,6 +425,17 @@ export class Model implements Disposable {
       const tPos = be.input(new Uint32Array(batch * seq).map((_, i) => i % seq), [batch * seq]);
       const tMask = mask ? be.input(flattenU32(mask), [batch, seq]) : undefined;
       const hidden = net.decode(pass, tIds, tPos, tMask);
+      if (opts.outputs === "hidden") {
+        be.release(tIds, tPos, tMask);
+        this.#tallyGpt2(pass.tally, batch, seq, 0, 0);
+        const [h] = await read([hidden]);
+        be.release(hidden);
+        return {
+          logits: null,
+          last_hidden_state: { data: h as Float32Array, shape: [batch, seq, cfg.hidden] },
+          stats: pass.tally.toStats(),
+        };
+      }
       const logits = net.logits(be, hidden);
       be.release(tIds, tPos, tMask, hidden);
       this.#tallyGpt2(pass.tally, batch, seq, 0, batch * seq);

@@ -26,11 +26,17 @@ export interface LayerData {
  * @param model The model.
  * @param b The batch.
  * @param opts τ / top-k.
+ * @param quality Compute the quality signal (false: only run the layers, e.g. to calibrate).
  * @returns A quality signal: summed NLL (lm), or the flat outputs used for cosine comparisons.
  */
-export async function runBatch(model: Model, b: CalibBatch, opts: RunOptions = {}) {
+export async function runBatch(model: Model, b: CalibBatch, opts: RunOptions = {}, quality = true) {
   switch (b.kind) {
     case "lm": {
+      if (!quality) {
+        // Calibration only needs the FFN inputs: skip the LM head (the largest matmul of GPT-2).
+        const r = await model.forward({ input_ids: b.rows }, { ...opts, outputs: "hidden" });
+        return { nll: 0, tokens: 0, outputs: [] as Float32Array[], stats: r.stats };
+      }
       const r = await model.loss(b.rows, opts);
       return { nll: r.nll, tokens: r.tokens, outputs: [] as Float32Array[], stats: r.stats };
     }
@@ -156,7 +162,7 @@ export async function collectRouterData(
   const ys = dims.map((l) => new Rows(l.experts));
   for (const [bi, b] of batches.entries()) {
     pending = [];
-    await runBatch(model, b);
+    await runBatch(model, b, {}, false);
     const got = await be.read(pending.flatMap((p) => [p.x, p.norms, p.tokRows]));
     // Layer calls arrive in order; chunks of one layer concatenate to the batch's token order.
     const perLayer = new Map<number, { x: Float32Array; y: Float32Array }[]>();

@@ -56,6 +56,10 @@ export interface ConvertOptions {
   maxPplIncrease?: number;
   /** Smallest mean cosine to dense outputs for the default τ (encoders; default 0.99). */
   minCosine?: number;
+  /** Fix the default τ instead of choosing it from the calibration table (e.g. from a task evaluation). */
+  defaultTau?: number;
+  /** Extra provenance recorded in the manifest (e.g. the recipe of a cached default model). */
+  provenance?: Record<string, unknown>;
   /** Replace an existing destination. */
   overwrite?: boolean;
   /** Progress updates. */
@@ -273,7 +277,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   const maxPpl = base * (1 + (opts.maxPplIncrease ?? 0.01));
   const minCos = opts.minCosine ?? 0.99;
   const ok = calibration.filter((c) => (lm ? c.quality! <= maxPpl : c.quality! >= minCos));
-  const defaultTau = ok.length ? ok[ok.length - 1].tau : 0;
+  const chosen = ok.length ? ok[ok.length - 1].tau : 0;
+  const defaultTau = opts.defaultTau ?? chosen;
   for (const t of keep) be.free(t);
 
   const manifest: Manifest = {
@@ -289,7 +294,9 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
       kmeans_cost: s.report.cost,
     })),
     default_tau: defaultTau,
-    default_tau_rule: lm
+    default_tau_rule: opts.defaultTau !== undefined
+      ? "given by the caller"
+      : lm
       ? `largest τ of the grid with held-out perplexity ≤ ${
         (1 + (opts.maxPplIncrease ?? 0.01)).toFixed(3)
       } × dense`
@@ -297,6 +304,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
     quality_metric: lm ? "perplexity" : "cosine",
     calibration,
     provenance: {
+      ...opts.provenance,
       source: resolve(model.dir),
       source_sha256: await sourceChecksum(model.dir),
       source_family: cfg.family,

@@ -5,6 +5,7 @@
  * @module
  */
 import "../moe/load_converted.ts"; // converted (D2DMoE) folders load through this hook
+import "../moe/default_model.ts"; // registers "default"
 import { loadModel } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
 import { createApp } from "./app.ts";

