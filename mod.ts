@@ -1,6 +1,7 @@
 /**
- * d2dmoe: converts dense transformers (BERT, GPT-2, ViT) into Dense-to-Dynamic-k Mixture-of-Experts
- * (D2DMoE, arXiv 2310.04361) and runs them on the GPU through WebGPU with our own WGSL kernels.
+ * d2dmoe: converts dense transformers (BERT, GPT-2, ViT, and the bundled USE lite sentence encoder) into
+ * Dense-to-Dynamic-k Mixture-of-Experts (D2DMoE, arXiv 2310.04361) and runs them on the GPU through
+ * WebGPU with our own WGSL kernels, with a CLI and an OpenAI-compatible HTTP server.
  *
  * @example
  * ```ts
@@ -12,7 +13,13 @@
  * @module
  */
 
+import "./src/moe/load_converted.ts";
+import "./src/moe/default_model.ts";
 export { loadModel, type LoadOptions } from "./src/model/load.ts";
+export { convert, type ConvertOptions, type ConvertResult } from "./src/moe/convert.ts";
+export type { Manifest } from "./src/moe/manifest.ts";
+export { cacheDir, DEFAULT_MODEL, DEFAULT_RECIPE, defaultModelDir } from "./src/moe/default_model.ts";
+export { type EvalRow, evaluatePerplexity, evaluateProbe } from "./src/moe/evaluate.ts";
 export type {
   ClassifyResult,
   EmbedOptions,
@@ -37,6 +44,8 @@ export type { Backend, BackendInfo } from "./src/ops/backend.ts";
 export { type BackendChoice, createBackend } from "./src/ops/select_backend.ts";
 export {
   createApp,
+  ModelHost,
+  type ModelHostOptions,
   type ServedModel,
   type ServeOptions,
   shutdownOnSignal,

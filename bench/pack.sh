@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs what the GPU machine needs to run `bench/device.sh`, on this machine, from the project root:
+# Packs what the GPU machine needs to run `bench/device.sh` (and `bench/tune.ts`), on this machine, from
+# the project root:
 #   bench/pack.sh            (then carry .devpack to the GPU machine)
 #
 # It runs ../shared/tools/device-pack with the global npm cache (--node-modules-dir=none: with the
@@ -16,7 +17,7 @@ set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 tools=${DEVICE_PACK:-$root/../shared/tools/device-pack}
-"$tools" --node-modules-dir=none bench/main.ts
+"$tools" --node-modules-dir=none bench/main.ts bench/tune.ts
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -4,19 +4,32 @@
 // Builds, with u32 atomics and no readback: per-expert token lists (lists[e*cap + slot] = token),
 // per-expert counts (counts[counts_off + e]), and per-token rows of its selected (expert, slot)
 // pairs in ascending expert order (tok_rows[t*E + j] = e*cap + slot, tok_k[t] = number selected).
+// With FROM_HIDDEN the first binding holds the router's hidden layer h = relu(x·R1) [T, w] (computed by
+// the tiled matmul) and the scores r = |h·R2| are computed here, so the router's output layer costs no
+// dispatch of its own.
 
-struct Params { T: u32, E: u32, cap: u32, mode: u32, k: u32, counts_off: u32, tau: f32, _p0: u32 }
+struct Params { T: u32, E: u32, cap: u32, mode: u32, k: u32, counts_off: u32, tau: f32, w: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> scores: array<f32>;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;   // [T, E], or h [T, w] with FROM_HIDDEN
 @group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> lists: array<u32>;
 @group(0) @binding(4) var<storage, read_write> tok_rows: array<u32>;
 @group(0) @binding(5) var<storage, read_write> tok_k: array<u32>;
+@group(0) @binding(6) var<storage, read> r2: array<f32>;       // [w, E] (FROM_HIDDEN)
+
+override FROM_HIDDEN: bool = false;
+override EMAX: u32 = 1u;   // scores kept in workgroup memory (FROM_HIDDEN: ≥ E)
 
 const WG = 64u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> scan: array<u32, WG>;
+var<workgroup> sc: array<f32, EMAX>;
+
+fn score(base: u32, e: u32) -> f32 {
+  if (FROM_HIDDEN) { return sc[e]; }
+  return scores[base + e];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -24,8 +37,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = wid.x + wid.y * nwg.x;
   if (t >= p.T) { return; }   // uniform per workgroup
   let base = t * p.E;
+  if (FROM_HIDDEN) {
+    let hb = t * p.w;
+    for (var e = tid; e < p.E; e += WG) {
+      var s = 0.0;
+      for (var j = 0u; j < p.w; j++) { s = fma(scores[hb + j], r2[j * p.E + e], s); }
+      sc[e] = abs(s);
+    }
+    workgroupBarrier();
+  }
   var m = 0.0;
-  for (var e = tid; e < p.E; e += WG) { m = max(m, scores[base + e]); }
+  for (var e = tid; e < p.E; e += WG) { m = max(m, score(base, e)); }
   red[tid] = m;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -38,13 +60,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let e = e0 + tid;
     var sel = 0u;
     if (e < p.E) {
-      let r = scores[base + e];
+      let r = score(base, e);
       if (p.mode == 0u) {
         sel = select(0u, 1u, r >= thr);
       } else {
         var rank = 0u;
         for (var j = 0u; j < p.E; j++) {
-          let q = scores[base + j];
+          let q = score(base, j);
           if (q > r || (q == r && j < e)) { rank++; }
         }
         sel = select(0u, 1u, rank < p.k);

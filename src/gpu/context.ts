@@ -37,6 +37,8 @@ export interface GpuContextOptions {
   preference?: GpuPreference;
   /** Record per-kernel GPU times with timestamp queries (needs "timestamp-query"). */
   profile?: boolean;
+  /** Options for Dawn's `create()` (e.g. Dawn toggles); ignored by Deno's built-in WebGPU. */
+  dawnFlags?: readonly string[];
 }
 
 /** Largest workgroup count per grid dimension WebGPU guarantees. */
@@ -97,7 +99,7 @@ export class GpuContext {
    * @throws {GpuUnavailableError} When no WebGPU device is available.
    */
   static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
-    const { device, info } = await acquireDevice(options.preference ?? "auto");
+    const { device, info } = await acquireDevice(options.preference ?? "auto", options.dawnFlags);
     return new GpuContext(device, info, options.profile ?? false);
   }
 
@@ -123,13 +125,13 @@ export class GpuContext {
 
   /**
    * Creates a persistent buffer (weights) holding `data`; freed by {@link destroy} or {@link freeWeight}.
-   * @param data Contents; padded to 4 bytes.
+   * @param data Contents; padded to 16 bytes (kernels may bind it as `array<vec4<f32>>`).
    * @param label Debug label.
    * @returns The buffer.
    */
   createWeight(data: ArrayBufferView, label = "weight"): GPUBuffer {
     this.checkHealthy();
-    const size = Math.max(16, Math.ceil(data.byteLength / 4) * 4);
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     const buf = this.device.createBuffer({
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,

@@ -44,18 +44,24 @@ export type GpuPreference = "auto" | GpuProvider;
 /** Optional features we enable when the adapter has them. */
 const WANTED_FEATURES: GPUFeatureName[] = ["timestamp-query", "subgroups" as GPUFeatureName, "shader-f16"];
 
-let dawnGpu: GPU | null | undefined;
+const dawnGpus = new Map<string, GPU | null>();
 
-/** Loads Dawn once; `null` when the addon cannot load on this platform. */
-async function loadDawn(): Promise<GPU | null> {
-  if (dawnGpu !== undefined) return dawnGpu;
+/**
+ * Loads Dawn once per set of flags; `null` when the addon cannot load on this platform.
+ * @param flags `create()` options of npm:webgpu, e.g. `["enable-dawn-features=disable_robustness"]`.
+ */
+async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
+  const key = flags.join(" ");
+  if (dawnGpus.has(key)) return dawnGpus.get(key)!;
+  let gpu: GPU | null;
   try {
     const mod = await import("webgpu");
-    dawnGpu = mod.create([]) as unknown as GPU;
+    gpu = mod.create([...flags]) as unknown as GPU;
   } catch {
-    dawnGpu = null;
+    gpu = null;
   }
-  return dawnGpu;
+  dawnGpus.set(key, gpu);
+  return gpu;
 }
 
 /** Mesa's Vulkan driver prints an error line when XDG_RUNTIME_DIR is unset; give it a harmless value. */
@@ -69,9 +75,12 @@ function quietMesa(): void {
   }
 }
 
-async function tryProvider(provider: GpuProvider): Promise<{ adapter: GPUAdapter } | string> {
+async function tryProvider(
+  provider: GpuProvider,
+  dawnFlags: readonly string[] = [],
+): Promise<{ adapter: GPUAdapter } | string> {
   if (provider === "deno") quietMesa();
-  const gpu = provider === "dawn" ? await loadDawn() : (globalThis.navigator?.gpu ?? null);
+  const gpu = provider === "dawn" ? await loadDawn(dawnFlags) : (globalThis.navigator?.gpu ?? null);
   if (!gpu) return provider === "dawn" ? "npm:webgpu did not load" : "navigator.gpu is not available";
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
   if (!adapter) return "no adapter";
@@ -81,10 +90,14 @@ async function tryProvider(provider: GpuProvider): Promise<{ adapter: GPUAdapter
 /**
  * Acquires a WebGPU device with the adapter's largest buffer limits.
  * @param preference Provider to use; `"auto"` tries Dawn, then Deno's built-in WebGPU.
+ * @param dawnFlags Options for Dawn's `create()` (toggles; see `TUNING.dawnFlags` in `src/ops/tuning.ts`).
  * @returns The device and a description of it.
  * @throws {GpuUnavailableError} When no provider yields an adapter and device.
  */
-export async function acquireDevice(preference: GpuPreference = "auto"): Promise<AcquiredDevice> {
+export async function acquireDevice(
+  preference: GpuPreference = "auto",
+  dawnFlags: readonly string[] = [],
+): Promise<AcquiredDevice> {
   const order: GpuProvider[] = preference === "auto" ? ["dawn", "deno"] : [preference];
   const skipped: string[] = [];
   let builtin: { adapter: GPUAdapter } | string | null = null;
@@ -100,7 +113,7 @@ export async function acquireDevice(preference: GpuPreference = "auto"): Promise
     }
   }
   for (const provider of order) {
-    const found = provider === "deno" && builtin !== null ? builtin : await tryProvider(provider);
+    const found = provider === "deno" && builtin !== null ? builtin : await tryProvider(provider, dawnFlags);
     if (typeof found === "string") {
       skipped.push(`${provider}: ${found}`);
       continue;

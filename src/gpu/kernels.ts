@@ -9,11 +9,14 @@ import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import embed from "../../kernels/embed.wgsl" with { type: "text" };
 import gatherRows from "../../kernels/gather_rows.wgsl" with { type: "text" };
+import gemv from "../../kernels/gemv.wgsl" with { type: "text" };
 import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
+import moeExpertFfn from "../../kernels/moe_expert_ffn.wgsl" with { type: "text" };
 import moeExpertMatmul from "../../kernels/moe_expert_matmul.wgsl" with { type: "text" };
 import moeMerge from "../../kernels/moe_merge.wgsl" with { type: "text" };
+import moeRouteDecode from "../../kernels/moe_route_decode.wgsl" with { type: "text" };
 import moeRouter from "../../kernels/moe_router.wgsl" with { type: "text" };
 import moeSelect from "../../kernels/moe_select.wgsl" with { type: "text" };
 import patchEmbed from "../../kernels/patch_embed.wgsl" with { type: "text" };
@@ -30,11 +33,14 @@ export const KERNEL_SOURCES = {
   cross_entropy: crossEntropy,
   embed,
   gather_rows: gatherRows,
+  gemv,
   layer_norm: layerNorm,
   matmul,
   mean_pool: meanPool,
+  moe_expert_ffn: moeExpertFfn,
   moe_expert_matmul: moeExpertMatmul,
   moe_merge: moeMerge,
+  moe_route_decode: moeRouteDecode,
   moe_router: moeRouter,
   moe_select: moeSelect,
   patch_embed: patchEmbed,

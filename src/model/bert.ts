@@ -84,7 +84,11 @@ export class BertNet {
         lnOut: await ld.layerNorm(`${p}.output.LayerNorm`, C, eps),
       });
     }
-    const pooler = ld.has("pooler.dense.weight") ? await ld.linear("pooler.dense", C, C) : null;
+    // A sequence classifier needs its pooler: its absence is a file error (ld.linear names the tensor).
+    const needsPooler = cfg.task === "sequence-classification";
+    const pooler = needsPooler || ld.has("pooler.dense.weight")
+      ? await ld.linear("pooler.dense", C, C)
+      : null;
     const classifier = cfg.task === "sequence-classification"
       ? await ld.linear("classifier", C, cfg.labels.length)
       : null;

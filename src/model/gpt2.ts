@@ -112,16 +112,13 @@ export class Gpt2Net {
    */
   createCache(be: Backend, batch: number, maxT: number): KvCache {
     const C = this.config.hidden;
-    const layers = this.blocks.map(() => ({
-      k: be.alloc([batch * maxT, C]),
-      v: be.alloc([batch * maxT, C]),
-    }));
+    const layers = this.blocks.map(() => ({ kv: be.alloc([batch * maxT, 2 * C]) }));
     return { layers, maxT, batch, length: 0 };
   }
 
   /** Releases a cache's tensors. */
   freeCache(be: Backend, cache: KvCache): void {
-    for (const l of cache.layers) be.release(l.k, l.v);
+    for (const l of cache.layers) be.release(l.kv);
   }
 
   /**
@@ -131,22 +128,31 @@ export class Gpt2Net {
    * @param positions u32 [batch·seq].
    * @param keyMask Optional u32 [batch, keys] (keys = cached + new).
    * @param cache Optional KV cache; its length grows by `seq`.
+   * @param opts `finalNorm: false` returns the last block's output before ln_f (for {@link Gpt2Net.logits}
+   *   with `normalize`, which fuses ln_f into the LM head at decode).
    * @returns Final hidden states after ln_f [batch·seq, C] (transient).
    */
-  decode(pass: PassContext, ids: Tensor, positions: Tensor, keyMask?: Tensor, cache?: KvCache): Tensor {
+  decode(
+    pass: PassContext,
+    ids: Tensor,
+    positions: Tensor,
+    keyMask?: Tensor,
+    cache?: KvCache,
+    opts: { finalNorm?: boolean } = {},
+  ): Tensor {
     const be = pass.be;
     let x = be.embed(ids, this.wte, positions, this.wpe);
     for (const [i, b] of this.blocks.entries()) {
       pass.layer = i;
-      const h = layerNorm(be, x, b.ln1);
       const kv = cache ? { cache: cache.layers[i], maxT: cache.maxT, past: cache.length } : undefined;
-      const a = selfAttention(pass, h, b.attn, x, { causal: true, keyMask, kv });
-      const h2 = layerNorm(be, a, b.ln2);
-      const y = b.ffn.forward(pass, h2, a);
-      be.release(x, h, a, h2);
+      // LayerNorms are handed to the next product, which fuses them into its A load for small batches.
+      const a = selfAttention(pass, x, b.attn, x, { causal: true, keyMask, kv, ln: b.ln1 });
+      const y = b.ffn.forward(pass, a, a, b.ln2);
+      be.release(x, a);
       x = y;
     }
     if (cache) cache.length += pass.seq;
+    if (opts.finalNorm === false) return x;
     const out = layerNorm(be, x, this.lnF);
     be.release(x);
     return out;
@@ -156,9 +162,13 @@ export class Gpt2Net {
    * LM head: logits for the given rows.
    * @param be Backend.
    * @param hidden [rows, C].
+   * @param normalize Apply ln_f first (for hidden states from `decode(…, { finalNorm: false })`).
    * @returns [rows, vocab] (transient).
    */
-  logits(be: Backend, hidden: Tensor): Tensor {
-    return be.matmul(hidden, this.lmHead, { transB: this.lmHeadTransposed });
+  logits(be: Backend, hidden: Tensor, normalize = false): Tensor {
+    return be.matmul(hidden, this.lmHead, {
+      transB: this.lmHeadTransposed,
+      ln: normalize ? this.lnF : undefined,
+    });
   }
 }

@@ -60,11 +60,13 @@ export interface FeedForward {
   readonly denseMacsPerToken: number;
   /**
    * @param pass Pass context.
-   * @param x FFN input [tokens, C].
+   * @param x FFN input [tokens, C], or its value before the LayerNorm `ln` when that is given.
    * @param residual Tensor added to the output [tokens, C].
-   * @returns residual + FFN(x), a new transient tensor.
+   * @param ln The LayerNorm in front of the FFN, when the caller leaves it to the layer (decode fuses it
+   *   into the first kernel).
+   * @returns residual + FFN(LN?(x)), a new transient tensor.
    */
-  forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor;
+  forward(pass: PassContext, x: Tensor, residual: Tensor, ln?: LayerNormParams): Tensor;
 }
 
 /** Builds layer i's FFN instead of loading the dense one (converted models). */
@@ -92,21 +94,23 @@ export class DenseFfn implements FeedForward {
     this.denseMacsPerToken = 2 * w1.shape[0] * w1.shape[1];
   }
 
-  forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor {
+  forward(pass: PassContext, x: Tensor, residual: Tensor, ln?: LayerNormParams): Tensor {
     pass.tally.addDenseFfn(x.shape[0] * this.denseMacsPerToken);
-    const h = pass.be.matmul(x, this.w1, { bias: this.b1, act: this.act });
+    const h = pass.be.matmul(x, this.w1, { bias: this.b1, act: this.act, ln });
     const y = pass.be.matmul(h, this.w2, { bias: this.b2, residual });
     pass.be.release(h);
     return y;
   }
 }
 
-/** Keys and values of past tokens for one layer: two `[batch·maxT, C]` tensors. */
+/**
+ * Keys and values of past tokens for one layer in one `[batch·maxT, 2C]` tensor: row b·maxT + t holds the
+ * token's key (columns 0…C−1) then its value (C…2C−1), the layout of the K,V columns of a fused QKV row, so
+ * one copy (fused into the QKV product at decode) appends both.
+ */
 export interface LayerKv {
-  /** Keys, row b·maxT + t. */
-  k: Tensor;
-  /** Values, same layout. */
-  v: Tensor;
+  /** Keys and values, row b·maxT + t. */
+  kv: Tensor;
 }
 
 /** Where the current tokens sit in a KV cache. */
@@ -133,10 +137,11 @@ export function layerNorm(be: Backend, x: Tensor, p: LayerNormParams): Tensor {
 /**
  * Multi-head self-attention with output projection: `residual + Attn(x)·Wo + bo`.
  * @param pass Pass context (batch, seq).
- * @param x Input [batch·seq, C].
+ * @param x Input [batch·seq, C] (before `opts.ln` when that is given).
  * @param p Weights.
  * @param residual Added to the output.
- * @param opts Causal rule, key mask [batch, keys] (u32), KV-cache slot.
+ * @param opts Causal rule, key mask [batch, keys] (u32), KV-cache slot, and the LayerNorm in front of the
+ *   attention when the QKV product should apply it (fused at decode).
  * @returns A new tensor [batch·seq, C].
  */
 export function selfAttention(
@@ -144,34 +149,36 @@ export function selfAttention(
   x: Tensor,
   p: AttentionParams,
   residual: Tensor,
-  opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot },
+  opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot; ln?: LayerNormParams },
 ): Tensor {
   const { be, batch, seq } = pass;
   const C = p.wo.shape[0];
   const dh = C / p.heads;
-  const qkv = be.matmul(x, p.wqkv, { bias: p.bqkv });
   const packed = (o: number): AttnView => ({ offset: o, rowStride: 3 * C, batchStride: seq * 3 * C });
-  let kSrc = qkv, vSrc = qkv, kv = packed(C), vv = packed(2 * C), tk = seq, qPos0 = 0;
+  let qkv: Tensor, kSrc: Tensor, vSrc: Tensor, kv = packed(C), vv = packed(2 * C), tk = seq, qPos0 = 0;
   if (opts.kv) {
     const { cache, maxT, past } = opts.kv;
-    const append = (src: number) => ({
+    // Append this step's keys and values (QKV columns C…3C) at position `past`: fused into the QKV
+    // product's store at decode.
+    const append = {
       nb: batch,
       nt: seq,
-      nc: C,
-      srcOffset: src,
+      nc: 2 * C,
+      srcOffset: C,
       srcB: seq * 3 * C,
       srcT: 3 * C,
-      dstOffset: past * C,
-      dstB: maxT * C,
-      dstT: C,
-    });
-    be.stridedCopy(qkv, cache.k, append(C));
-    be.stridedCopy(qkv, cache.v, append(2 * C));
-    kSrc = cache.k;
-    vSrc = cache.v;
-    kv = vv = { offset: 0, rowStride: C, batchStride: maxT * C };
+      dstOffset: past * 2 * C,
+      dstB: maxT * 2 * C,
+      dstT: 2 * C,
+    };
+    qkv = be.matmul(x, p.wqkv, { bias: p.bqkv, ln: opts.ln, copyTo: { dst: cache.kv, spec: append } });
+    kSrc = vSrc = cache.kv;
+    kv = { offset: 0, rowStride: 2 * C, batchStride: maxT * 2 * C };
+    vv = { offset: C, rowStride: 2 * C, batchStride: maxT * 2 * C };
     tk = past + seq;
     qPos0 = past;
+  } else {
+    qkv = kSrc = vSrc = be.matmul(x, p.wqkv, { bias: p.bqkv, ln: opts.ln });
   }
   const attn = be.attention(
     qkv,

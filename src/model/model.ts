@@ -571,21 +571,25 @@ export class Model implements Disposable {
           const tIds = be.input(Uint32Array.from(feed), [seq]);
           const tPos = be.input(Uint32Array.from(feed, (_, i) => cache.length + i), [seq]);
           const past = cache.length;
-          const hidden = net.decode(pass, tIds, tPos, undefined, cache);
-          const last = be.alloc([1, cfg.hidden]);
-          be.stridedCopy(hidden, last, {
-            nb: 1,
-            nt: 1,
-            nc: cfg.hidden,
-            srcOffset: (seq - 1) * cfg.hidden,
-            srcB: 0,
-            srcT: 0,
-            dstOffset: 0,
-            dstB: 0,
-            dstT: 0,
-          });
-          const logits = net.logits(be, last);
-          be.release(tIds, tPos, hidden, last);
+          // Hidden states before ln_f; ln_f runs on the last row only, fused into the LM head.
+          const hidden = net.decode(pass, tIds, tPos, undefined, cache, { finalNorm: false });
+          let last = hidden;
+          if (seq > 1) {
+            last = be.alloc([1, cfg.hidden]);
+            be.stridedCopy(hidden, last, {
+              nb: 1,
+              nt: 1,
+              nc: cfg.hidden,
+              srcOffset: (seq - 1) * cfg.hidden,
+              srcB: 0,
+              srcT: 0,
+              dstOffset: 0,
+              dstB: 0,
+              dstT: 0,
+            });
+          }
+          const logits = net.logits(be, last, true);
+          be.release(tIds, tPos, hidden, last === hidden ? undefined : last);
           this.#tallyGpt2(pass.tally, 1, seq, past, 1);
           const [row] = await read([logits]);
           be.release(logits);

@@ -108,10 +108,14 @@ export class WeightLoader implements Uploader {
 
   /** Separate Q, K, V `nn.Linear`s fused into one [C, 3C] projection (zero bias when `hasBias` is false). */
   async fusedQkv(prefixes: [string, string, string], c: number, hasBias = true): Promise<Linear> {
+    // Read (and so shape-check) the three weights before allocating the fused one: a config claiming a
+    // huge width must fail on the file's real shapes, not allocate 3·C² floats first.
+    const parts: Float32Array[] = [];
+    for (const p of prefixes) parts.push(await this.read(`${p}.weight`, [c, c])); // [out, in]
     const w = new Float32Array(c * 3 * c);
     const b = new Float32Array(3 * c);
     for (const [j, p] of prefixes.entries()) {
-      const wt = await this.read(`${p}.weight`, [c, c]); // [out, in]
+      const wt = parts[j];
       for (let o = 0; o < c; o++) {
         for (let i = 0; i < c; i++) w[i * 3 * c + j * c + o] = wt[o * c + i];
       }

@@ -56,6 +56,8 @@ export interface ConvertOptions {
   maxPplIncrease?: number;
   /** Smallest mean cosine to dense outputs for the default τ (encoders; default 0.99). */
   minCosine?: number;
+  /** Where routers train: "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
+  routerDevice?: "auto" | "gpu" | "cpu";
   /** Fix the default τ instead of choosing it from the calibration table (e.g. from a task evaluation). */
   defaultTau?: number;
   /** Extra provenance recorded in the manifest (e.g. the recipe of a cached default model). */
@@ -243,8 +245,10 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
           detail: `epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
         }),
     };
-    // A software adapter (llvmpipe) trains slower than the CPU trainer: use the GPU only when it is real.
-    const onGpu = be.info.kind === "gpu" && !be.info.fallback && routerTrainingFits(be, l.n, d, E);
+    // A software adapter (llvmpipe) trains slower than the CPU trainer: "auto" uses the GPU only when it is real.
+    const where = opts.routerDevice ?? "auto";
+    const onGpu = be.info.kind === "gpu" && (where === "gpu" || (where === "auto" && !be.info.fallback)) &&
+      routerTrainingFits(be, l.n, d, E);
     routerDevices.add(onGpu ? "gpu" : "cpu");
     const r = onGpu
       ? await trainRouterOnBackend(be, l.x, l.y, l.n, d, E, ropts)

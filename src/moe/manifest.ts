@@ -117,8 +117,11 @@ export function parseManifest(json: unknown, file: string): Manifest {
     ) {
       fail(file, `calibration[${i}] must have numeric tau and ffn_fraction`);
     }
-    if (!((r.tau as number) > prev && (r.tau as number) <= 1)) {
+    if (!((r.tau as number) > prev && (r.tau as number) >= 0 && (r.tau as number) <= 1)) {
       fail(file, "calibration taus must ascend within [0, 1]");
+    }
+    if (!((r.ffn_fraction as number) >= 0 && (r.ffn_fraction as number) <= 1)) {
+      fail(file, `calibration[${i}].ffn_fraction must be in [0, 1], got ${r.ffn_fraction}`);
     }
     prev = r.tau as number;
   });

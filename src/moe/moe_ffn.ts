@@ -2,13 +2,16 @@
  * The dynamic-k MoE layer that replaces a dense FFN (the `FeedForward` seam): router → selection →
  * expert up-projection → down-projection → per-token merge with b2 and the residual, all on the
  * device with no readback. Executed pairs are counted on the device and read with the call's output.
+ * A few tokens (decode, T ≤ `TUNING.moeDecode.maxTokens`) take `Backend.moeFfnDecode` instead: routing in
+ * one workgroup, the selected experts' up and down projections fused by neuron chunks, and the merge.
  * @module
  */
 import type { Activation } from "../ops/activation.ts";
 import type { Backend } from "../ops/backend.ts";
 import type { RoutingRule } from "../ops/moe_select_ref.ts";
 import type { Tensor } from "../ops/tensor.ts";
-import type { FeedForward, PassContext } from "../model/layers.ts";
+import type { FeedForward, LayerNormParams, PassContext } from "../model/layers.ts";
+import { TUNING } from "../ops/tuning.ts";
 
 /** One converted layer's tensors on a backend. */
 export interface MoeLayerTensors {
@@ -108,14 +111,29 @@ export class MoeFfn implements FeedForward {
     this.maxChunk = Math.max(1, Math.floor(Math.min(maxTensorBytes, 1 << 30) / (4 * E * Math.max(d, s))));
   }
 
-  forward(pass: PassContext, x: Tensor, residual: Tensor): Tensor {
+  forward(pass: PassContext, x: Tensor, residual: Tensor, ln?: LayerNormParams): Tensor {
     const st = pass.routing as MoePassState | undefined;
     if (!st) throw new Error("MoeFfn.forward: no routing state in the pass (internal error)");
     const be = pass.be;
     const T = x.shape[0];
     pass.tally.denseFfn += T * this.denseMacsPerToken;
     pass.tally.router += T * this.routerMacsPerToken;
-    if (T <= this.maxChunk) return this.#chunk(be, st, pass.layer, x, residual, T);
+    if (T <= TUNING.moeDecode.maxTokens && !st.capture) {
+      // Decode: router + selection, fused expert projections and merge (LayerNorm folded into the first).
+      const { d, experts: E, size: s } = this.dims;
+      const counts = be.alloc([E], "u32");
+      st.counters.push({ counts, layer: pass.layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
+      return be.moeFfnDecode(x, residual, this.t, this.act, counts, st.rule, ln);
+    }
+    if (!ln) return this.#batched(be, st, pass.layer, x, residual, T);
+    const xn = be.layerNorm(x, ln.gamma, ln.beta, ln.eps);
+    const y = this.#batched(be, st, pass.layer, xn, residual, T);
+    be.release(xn);
+    return y;
+  }
+
+  #batched(be: Backend, st: MoePassState, layer: number, x: Tensor, residual: Tensor, T: number): Tensor {
+    if (T <= this.maxChunk) return this.#chunk(be, st, layer, x, residual, T);
     // Huge batches: run token chunks so the per-pair buffers stay within the device's binding limit.
     const d = this.dims.d;
     const y = be.alloc([T, d]);
@@ -136,7 +154,7 @@ export class MoeFfn implements FeedForward {
       const xc = be.alloc([n, d]), rc = be.alloc([n, d]);
       rows(x, xc, t0, 0);
       rows(residual, rc, t0, 0);
-      const yc = this.#chunk(be, st, pass.layer, xc, rc, n);
+      const yc = this.#chunk(be, st, layer, xc, rc, n);
       rows(yc, y, 0, t0);
       be.release(xc, rc, yc);
     }
@@ -148,8 +166,7 @@ export class MoeFfn implements FeedForward {
     const cap = T;
     const counts = be.alloc([E], "u32");
     st.counters.push({ counts, layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
-    const scores = be.moeRouter(x, this.t.r1, this.t.r2, counts, 0);
-    const sel = be.moeSelect(scores, counts, 0, cap, st.rule);
+    const sel = be.moeRouteSelect(x, this.t.r1, this.t.r2, counts, 0, cap, st.rule);
     const h = be.moeExpertMatmul(x, sel.lists, counts, 0, this.t.w1, this.t.b1, {
       E,
       cap,
@@ -168,7 +185,7 @@ export class MoeFfn implements FeedForward {
     });
     const y = be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, T, E);
     const kept = st.capture?.({ layer, x, pairOut, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
-    be.release(...[scores, sel.lists, sel.tokRows, sel.tokK, h, pairOut].filter((t) => !kept.includes(t)));
+    be.release(...[sel.lists, sel.tokRows, sel.tokK, h, pairOut].filter((t) => !kept.includes(t)));
     return y;
   }
 }

@@ -4,6 +4,7 @@
  * tensors made by the same backend and returns a new transient tensor the caller releases.
  * @module
  */
+import type { Activation } from "./activation.ts";
 import type { AdamWStep } from "./adam_ref.ts";
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
 import type { MatmulOptions } from "./matmul_ref.ts";
@@ -35,6 +36,10 @@ export interface MatmulEpilogue extends MatmulOptions {
   bias?: Tensor;
   /** [M, N] added after the activation. */
   residual?: Tensor;
+  /** LayerNorm of A's rows before the product (on the GPU fused into the A load when M is small). */
+  ln?: { gamma: Tensor; beta: Tensor; eps: number };
+  /** Also copy C into `dst` as `stridedCopy(C, dst, spec)` would (fused into the store when M is small). */
+  copyTo?: { dst: Tensor; spec: CopySpec };
 }
 
 /** Tensor storage plus the ops our models need. */
@@ -104,7 +109,10 @@ export interface Backend extends Disposable {
     bias: Tensor | undefined,
     shape: ExpertMatmulShape,
   ): Tensor;
-  /** Per-token merge: residual + b2 + Σ selected pair outputs → [T, d]. */
+  /**
+   * Per-token merge: residual + b2 + Σ selected pair outputs → [T, d]; with `rowsPerPair` R > 1 each pair
+   * owns R consecutive partial rows of `pairOut`, all summed.
+   */
   moeMerge(
     pairOut: Tensor,
     tokRows: Tensor,
@@ -113,6 +121,34 @@ export interface Backend extends Disposable {
     residual: Tensor | undefined,
     T: number,
     E: number,
+    rowsPerPair?: number,
+  ): Tensor;
+  /**
+   * D2DMoE router |relu(x·R1)·R2| and selection in one op (the router's hidden layer on the tiled matmul,
+   * its output layer inside the selection kernel); zeroes `counts[countsOffset … +E)` first.
+   */
+  moeRouteSelect(
+    x: Tensor,
+    r1: Tensor,
+    r2: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+  ): MoeSelection;
+  /**
+   * A whole D2DMoE FFN layer for a few tokens (decode): residual + FFN(LN?(x)), with `counts` [E]
+   * (overwritten) receiving the tokens each expert ran. On the GPU: router+selection, fused expert
+   * up/down projections and merge, three dispatches (`moe_ffn_decode.ts`).
+   */
+  moeFfnDecode(
+    x: Tensor,
+    residual: Tensor | undefined,
+    w: MoeWeights,
+    act: Activation,
+    counts: Tensor,
+    rule: RoutingRule,
+    ln?: { gamma: Tensor; beta: Tensor; eps: number },
   ): Tensor;
   /** Rows `idx[offset … offset+rows)` (u32 indices) of `src` [n, cols] → [rows, cols] (router training). */
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor;
@@ -125,6 +161,22 @@ export interface Backend extends Disposable {
   reluGrad(dy: Tensor, y: Tensor, transpose?: boolean): Tensor;
   /** One AdamW step in place on `p`, `m`, `v` (f32, the length of `g`). */
   adamW(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWStep): void;
+}
+
+/** One D2DMoE layer's tensors (the layout of `MoeLayerTensors` in `src/moe/moe_ffn.ts`). */
+export interface MoeWeights {
+  /** Router [d, w]. */
+  r1: Tensor;
+  /** Router [w, E]. */
+  r2: Tensor;
+  /** Experts' up-projections [E·d, s]. */
+  w1: Tensor;
+  /** [E·s]. */
+  b1: Tensor;
+  /** Experts' down-projections [E·s, d]. */
+  w2: Tensor;
+  /** Shared output bias [d]. */
+  b2: Tensor;
 }
 
 /** Selection tensors (u32): lists [E·cap], tokRows [T·E], tokK [T]. */

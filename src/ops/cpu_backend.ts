@@ -6,7 +6,15 @@
 import { adamWRef, type AdamWStep } from "./adam_ref.ts";
 import { addRef } from "./add_ref.ts";
 import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
-import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection, RouterGrad } from "./backend.ts";
+import type { Activation } from "./activation.ts";
+import type {
+  Backend,
+  BackendInfo,
+  MatmulEpilogue,
+  MoeSelection,
+  MoeWeights,
+  RouterGrad,
+} from "./backend.ts";
 import { crossEntropyRef } from "./cross_entropy_ref.ts";
 import { embedRef } from "./embed_ref.ts";
 import { checkGatherRows, gatherRowsRef } from "./gather_rows_ref.ts";
@@ -15,6 +23,7 @@ import { matmulCpu } from "./matmul_cpu.ts";
 import { meanPoolRef } from "./mean_pool_ref.ts";
 import { moeExpertMatmulCpu } from "./moe_expert_matmul_cpu.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
+import { moeFfnDecodeRef } from "./moe_ffn_decode_ref.ts";
 import { moeMergeRef } from "./moe_merge_ref.ts";
 import { moeRouterRef } from "./moe_router_ref.ts";
 import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
@@ -72,7 +81,9 @@ export class CpuBackend implements Backend {
     const n = e.transB ? b.shape[0] : b.shape[1];
     const kb = e.transB ? b.shape[1] : b.shape[0];
     if (k !== kb) throw new RangeError(`matmul: A is [${a.shape}] but B is [${b.shape}]`);
-    const c = matmulCpu(f32(a), f32(b), m, k, n, e, opt(e.bias, f32), opt(e.residual, f32));
+    const x = e.ln ? layerNormRef(f32(a), f32(e.ln.gamma), f32(e.ln.beta), m, k, e.ln.eps) : f32(a);
+    const c = matmulCpu(x, f32(b), m, k, n, e, opt(e.bias, f32), opt(e.residual, f32));
+    if (e.copyTo) stridedCopyRef(c, f32(e.copyTo.dst), e.copyTo.spec);
     return new CpuTensor(c, [m, n]);
   }
 
@@ -184,12 +195,59 @@ export class CpuBackend implements Backend {
     residual: Tensor | undefined,
     T: number,
     E: number,
+    rowsPerPair = 1,
   ): Tensor {
     const d = b2.shape[0];
     return new CpuTensor(
-      moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), opt(residual, f32), T, E, d),
+      moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), opt(residual, f32), T, E, d, rowsPerPair),
       [T, d],
     );
+  }
+
+  moeRouteSelect(
+    x: Tensor,
+    r1: Tensor,
+    r2: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+  ): MoeSelection {
+    const [T, d] = x.shape;
+    const [w, E] = r2.shape;
+    const s = moeSelectRef(moeRouterRef(f32(x), f32(r1), f32(r2), { T, d, w, E }), T, E, cap, rule);
+    u32(counts).set(s.counts, countsOffset);
+    return {
+      lists: new CpuTensor(s.lists, [E * cap]),
+      tokRows: new CpuTensor(s.tokRows, [T * E]),
+      tokK: new CpuTensor(s.tokK, [T]),
+    };
+  }
+
+  moeFfnDecode(
+    x: Tensor,
+    residual: Tensor | undefined,
+    w: MoeWeights,
+    act: Activation,
+    counts: Tensor,
+    rule: RoutingRule,
+    ln?: { gamma: Tensor; beta: Tensor; eps: number },
+  ): Tensor {
+    const [T, d] = x.shape;
+    const [rw, E] = w.r2.shape;
+    const weights = {
+      r1: f32(w.r1),
+      r2: f32(w.r2),
+      w1: f32(w.w1),
+      b1: f32(w.b1),
+      w2: f32(w.w2),
+      b2: f32(w.b2),
+    };
+    const norm = ln ? { gamma: f32(ln.gamma), beta: f32(ln.beta), eps: ln.eps } : undefined;
+    const dims = { T, d, w: rw, E, s: w.w1.shape[1] };
+    const r = moeFfnDecodeRef(f32(x), opt(residual, f32), weights, dims, act, rule, norm);
+    u32(counts).set(r.counts);
+    return new CpuTensor(r.y, [T, d]);
   }
 
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor {

@@ -9,7 +9,15 @@ import type { AdamWStep } from "./adam_ref.ts";
 import { addGpu } from "./add.ts";
 import { attentionGpu } from "./attention.ts";
 import type { AttentionShape, AttnView } from "./attention_ref.ts";
-import type { Backend, BackendInfo, MatmulEpilogue, MoeSelection, RouterGrad } from "./backend.ts";
+import type { Activation } from "./activation.ts";
+import type {
+  Backend,
+  BackendInfo,
+  MatmulEpilogue,
+  MoeSelection,
+  MoeWeights,
+  RouterGrad,
+} from "./backend.ts";
 import { crossEntropyGpu } from "./cross_entropy.ts";
 import { embedGpu } from "./embed.ts";
 import { gatherRowsGpu } from "./gather_rows.ts";
@@ -21,7 +29,8 @@ import { moeExpertMatmulGpu } from "./moe_expert_matmul.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeMergeGpu } from "./moe_merge.ts";
 import { moeRouterGpu } from "./moe_router.ts";
-import { moeSelectGpu } from "./moe_select.ts";
+import { moeFfnDecodeGpu } from "./moe_ffn_decode.ts";
+import { moeRouteSelectGpu, moeSelectGpu } from "./moe_select.ts";
 import type { RoutingRule } from "./moe_select_ref.ts";
 import { reluGradGpu } from "./relu_grad.ts";
 import { routerGradGpu } from "./router_grad.ts";
@@ -83,7 +92,22 @@ export class GpuBackend implements Backend {
   }
 
   matmul(a: Tensor, b: Tensor, e: MatmulEpilogue = {}): Tensor {
-    return matmulGpu(this.ctx, gpu(a, "A"), gpu(b, "B"), e, opt(e.bias, "bias"), opt(e.residual, "residual"));
+    const ln = e.ln
+      ? { gamma: gpu(e.ln.gamma, "ln.gamma"), beta: gpu(e.ln.beta, "ln.beta"), eps: e.ln.eps }
+      : undefined;
+    const copy = e.copyTo ? { dst: gpu(e.copyTo.dst, "copyTo.dst"), spec: e.copyTo.spec } : undefined;
+    return matmulGpu(
+      this.ctx,
+      gpu(a, "A"),
+      gpu(b, "B"),
+      e,
+      opt(e.bias, "bias"),
+      opt(e.residual, "residual"),
+      {
+        ln,
+        copy,
+      },
+    );
   }
   layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
     return layerNormGpu(this.ctx, gpu(x), gpu(gamma), gpu(beta), eps);
@@ -169,6 +193,7 @@ export class GpuBackend implements Backend {
     residual: Tensor | undefined,
     T: number,
     E: number,
+    rowsPerPair = 1,
   ): Tensor {
     return moeMergeGpu(
       this.ctx,
@@ -179,7 +204,41 @@ export class GpuBackend implements Backend {
       opt(residual, "residual"),
       T,
       E,
+      rowsPerPair,
     );
+  }
+  moeRouteSelect(
+    x: Tensor,
+    r1: Tensor,
+    r2: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+  ): MoeSelection {
+    return moeRouteSelectGpu(this.ctx, gpu(x), gpu(r1), gpu(r2), gpu(counts), countsOffset, cap, rule);
+  }
+  moeFfnDecode(
+    x: Tensor,
+    residual: Tensor | undefined,
+    w: MoeWeights,
+    act: Activation,
+    counts: Tensor,
+    rule: RoutingRule,
+    ln?: { gamma: Tensor; beta: Tensor; eps: number },
+  ): Tensor {
+    const t = {
+      r1: gpu(w.r1, "r1"),
+      r2: gpu(w.r2, "r2"),
+      w1: gpu(w.w1, "w1"),
+      b1: gpu(w.b1, "b1"),
+      w2: gpu(w.w2, "w2"),
+      b2: gpu(w.b2, "b2"),
+    };
+    const norm = ln
+      ? { gamma: gpu(ln.gamma, "ln.gamma"), beta: gpu(ln.beta, "ln.beta"), eps: ln.eps }
+      : undefined;
+    return moeFfnDecodeGpu(this.ctx, gpu(x), opt(residual, "residual"), t, act, gpu(counts), rule, norm);
   }
 
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor {

@@ -1,22 +1,40 @@
 /**
- * GPU binding of `kernels/matmul.wgsl` (reference: `matmul_ref.ts`).
+ * GPU binding of `kernels/matmul.wgsl` (register-tiled) and, for M ≤ `TUNING.gemvMaxM`, of
+ * `kernels/gemv.wgsl` (reference for both: `matmul_ref.ts`). Tiles come from `tuning.ts`.
  * @module
  */
-import type { GpuContext } from "../gpu/context.ts";
+import { type GpuContext, MAX_GRID } from "../gpu/context.ts";
 import { Params } from "../gpu/uniform_arena.ts";
 import { ACTIVATION_CODE } from "./activation.ts";
+import { gemvConfigFor, type GemvFusion, gemvGpu, gemvGrid } from "./gemv.ts";
 import { allocTensor } from "./gpu_util.ts";
+import { layerNormGpu } from "./layer_norm.ts";
 import type { MatmulOptions } from "./matmul_ref.ts";
+import { stridedCopyGpu } from "./strided_copy.ts";
 import type { GpuTensor } from "./tensor.ts";
+import { type MatmulTile, pickMatmulTile, TUNING } from "./tuning.ts";
+
+/** Extra work fused into a matmul on the GPU (see `MatmulEpilogue` in `backend.ts` for the semantics). */
+export type MatmulFusion = GemvFusion;
+
+/** Options of {@link matmulGpu} beyond the epilogue: a forced kernel and tile (the tuner uses them). */
+export interface MatmulKernelChoice {
+  /** `tiled` or `gemv`; default: GEMV for M ≤ `TUNING.gemvMaxM` (when its grid fits), else tiled. */
+  kernel?: "tiled" | "gemv";
+  /** Tile of the tiled kernel (default `pickMatmulTile(M, N)`). */
+  tile?: MatmulTile;
+}
 
 /**
- * C = act(A · B + bias) + residual on the GPU.
+ * C = act(LN?(A) · B + bias) + residual on the GPU, plus an optional strided copy of C.
  * @param ctx GPU context.
  * @param a A: [M, K].
  * @param b B: [K, N] (or [N, K] with `transB`).
  * @param opts Layout and activation.
  * @param bias Optional [N].
  * @param residual Optional [M, N].
+ * @param fuse Optional LayerNorm of A's rows first, and a copy of C into another tensor after.
+ * @param choice Forced kernel / tile (benchmarks).
  * @returns C: [M, N] (pooled).
  * @throws {RangeError} When inner dimensions disagree.
  */
@@ -27,6 +45,8 @@ export function matmulGpu(
   opts: MatmulOptions = {},
   bias?: GpuTensor,
   residual?: GpuTensor,
+  fuse: MatmulFusion = {},
+  choice: MatmulKernelChoice = {},
 ): GpuTensor {
   const [m, k] = a.shape;
   const [b0, b1] = b.shape;
@@ -36,12 +56,51 @@ export function matmulGpu(
       `matmul: A is [${a.shape}] but B is [${b.shape}]${opts.transB ? " (transposed)" : ""}`,
     );
   }
+  const kernel = choice.kernel ??
+    (m <= TUNING.gemvMaxM &&
+        gemvGrid(n, opts.transB ?? false, gemvConfigFor(n, opts.transB ?? false)) <= MAX_GRID
+      ? "gemv"
+      : "tiled");
+  if (kernel === "gemv") return gemvGpu(ctx, a, b, m, k, n, opts, bias, residual, fuse);
+  let x = a;
+  if (fuse.ln) x = layerNormGpu(ctx, a, fuse.ln.gamma, fuse.ln.beta, fuse.ln.eps);
+  const out = tiledMatmul(ctx, x, b, m, k, n, opts, bias, residual, choice.tile ?? pickMatmulTile(m, n));
+  if (x !== a) ctx.pool.release(x.buffer);
+  if (fuse.copy) stridedCopyGpu(ctx, out, fuse.copy.dst, fuse.copy.spec);
+  return out;
+}
+
+function tiledMatmul(
+  ctx: GpuContext,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  opts: MatmulOptions,
+  bias: GpuTensor | undefined,
+  residual: GpuTensor | undefined,
+  t: MatmulTile,
+): GpuTensor {
   const out = allocTensor(ctx, [m, n]);
+  const transB = opts.transB ?? false;
   const params = new Params()
-    .u32(m).u32(n).u32(k).u32(opts.transB ? 1 : 0)
+    .u32(m).u32(n).u32(k).u32(transB ? 1 : 0)
     .u32(ACTIVATION_CODE[opts.act ?? "none"]).u32(bias ? 1 : 0).u32(residual ? 1 : 0).u32(0);
+  const nx = Math.ceil(n / t.BN), ny = Math.ceil(m / t.BM);
   ctx.dispatch({
     kernel: "matmul",
+    constants: {
+      BM: t.BM,
+      BN: t.BN,
+      BK: t.BK,
+      TM: t.TM,
+      TN: t.TN,
+      GROUP_M: t.GROUP_M,
+      TRANS_B: transB ? 1 : 0,
+      VEC_A: k % 4 === 0 ? 1 : 0,
+      VEC_B: (transB ? k : n) % 4 === 0 ? 1 : 0,
+    },
     params: params.bytes(),
     buffers: [
       a.buffer,
@@ -50,7 +109,7 @@ export function matmulGpu(
       residual?.buffer ?? ctx.placeholder,
       out.buffer,
     ],
-    workgroups: [Math.ceil(n / 64), Math.ceil(m / 64)],
+    workgroups: [nx, ny],
   });
   return out;
 }

@@ -8,6 +8,7 @@ import { GpuUnavailableError } from "../gpu/errors.ts";
 import type { Backend } from "./backend.ts";
 import { CpuBackend } from "./cpu_backend.ts";
 import { GpuBackend } from "./gpu_backend.ts";
+import { TUNING } from "./tuning.ts";
 
 /** Backend choices: `auto` (GPU if any, else CPU), `gpu` (Dawn or built-in, else fail), one provider, or `cpu`. */
 export type BackendChoice = "auto" | "gpu" | "dawn" | "webgpu" | "cpu";
@@ -55,7 +56,7 @@ export async function createBackend(
   const profile = options.profile ?? envVar("D2D_PROFILE") === "1";
   const preference = choice === "dawn" ? "dawn" : choice === "webgpu" ? "deno" : "auto";
   try {
-    return new GpuBackend(await GpuContext.create({ preference, profile }));
+    return new GpuBackend(await GpuContext.create({ preference, profile, dawnFlags: TUNING.dawnFlags }));
   } catch (e) {
     if (choice !== "auto" || !(e instanceof GpuUnavailableError)) throw e;
     return new CpuBackend([e.message]);

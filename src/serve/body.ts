@@ -26,7 +26,8 @@ export function bodyTooLarge(limit: number): ApiError {
  * @param req The request.
  * @param limit Largest accepted body in bytes.
  * @returns The bytes.
- * @throws {ApiError} 413 when `Content-Length` or the streamed body exceeds the limit.
+ * @throws {ApiError} 413 when `Content-Length` or the streamed body exceeds the limit; 400 `invalid_body`
+ *   when the body cannot be read (the connection ended early, broken chunked framing).
  */
 export async function readBodyBytes(req: Request, limit: number): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
@@ -39,7 +40,20 @@ export async function readBodyBytes(req: Request, limit: number): Promise<Uint8A
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      // The connection ended before the declared length, or the framing (chunked encoding) was broken.
+      throw new ApiError(
+        400,
+        "invalid_request_error",
+        `the request body could not be read (${(e as Error)?.message ?? e}); was the upload cut short?`,
+        null,
+        "invalid_body",
+      );
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.byteLength;
     if (size > limit) {

@@ -1,6 +1,7 @@
 /**
  * The HTTP server: `createApp(model, options)` (a Hono app with an OpenAI-compatible API),
- * `startServer` / `shutdownOnSignal` to run it, and the pieces a custom deployment may reuse.
+ * `startServer` / `shutdownOnSignal` to run it, `ModelHost` (reloads the model after a GPU device loss),
+ * and the pieces a custom deployment may reuse.
  * See `docs/server.md`.
  * @module
  */
@@ -19,6 +20,15 @@ export {
   shutdownOnSignal,
   startServer,
 } from "./server.ts";
+export {
+  deviceUnavailable,
+  gpuLostSignal,
+  type HostedModel,
+  type HostState,
+  ModelHost,
+  type ModelHostOptions,
+  type ModelLoader,
+} from "./host.ts";
 export { ApiError, type ErrorBody, type ErrorType, toApiError } from "./errors.ts";
 export { Counter, Histogram, type Labels, Metrics } from "./metrics.ts";
 export type { AppEnv } from "./context.ts";

@@ -23,6 +23,8 @@ export interface HealthReport {
   status?: string;
   /** Detail for people. */
   message?: string;
+  /** Extra fields for the JSON body (e.g. `recoveries`, `last_recovery_ms`). */
+  detail?: Record<string, unknown>;
 }
 
 /** Limits, batching and hooks of the HTTP app. Every field has a default ({@link DEFAULT_OPTIONS}). */
@@ -51,7 +53,7 @@ export interface ServeOptions {
   retryAfterSeconds: number;
   /** τ for requests that give neither `tau` nor `compute_budget` (default: the model's `defaultTau`). */
   defaultTau?: number;
-  /** Health probe behind `GET /health` (default: always ok). Issue 7's device-loss work plugs in here. */
+  /** Health probe behind `GET /health` (default: always ok); e.g. `() => host.health()` of a `ModelHost`. */
   health?: () => HealthReport | Promise<HealthReport>;
   /** Allowed CORS origin(s) for browser clients; unset = no CORS headers. */
   cors?: string | string[];

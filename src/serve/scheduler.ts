@@ -4,6 +4,7 @@
  * time, in arrival order, and a job whose request was aborted while waiting leaves the line at once.
  * @module
  */
+import { setImmediate } from "node:timers";
 import { ClientClosedError, QueueFullError, RequestTimeoutError } from "./errors.ts";
 
 interface LaneJob {
@@ -16,6 +17,7 @@ export class Scheduler {
   #admitted = 0;
   #queue: LaneJob[] = [];
   #busy = false;
+  #starting = false;
 
   /**
    * @param maxQueue Requests admitted at once (waiting or running).
@@ -94,10 +96,18 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Starts the next job after one turn of the event loop, so requests that arrived meanwhile are read
+   * and admitted (or refused with 429) first: a backend that computes on this thread (the CPU) would
+   * otherwise run every job as soon as it is queued, starving the network, and the bound never bit.
+   */
   #next(): void {
-    if (this.#busy) return;
-    const job = this.#queue.shift();
-    job?.start();
+    if (this.#busy || this.#starting || this.#queue.length === 0) return;
+    this.#starting = true;
+    setImmediate(() => {
+      this.#starting = false;
+      if (!this.#busy) this.#queue.shift()?.start();
+    });
   }
 }
 

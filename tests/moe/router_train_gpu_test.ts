@@ -244,6 +244,7 @@ Deno.test({
           calibTokens: 300,
           routerEpochs: 2,
           backend: be,
+          routerDevice: "gpu", // the software adapter would otherwise use the (faster) CPU trainer
           taus: [0, 1],
         });
       const g = await noLeaks(gpu!, () => run(gpu!, "gpu"));

@@ -1,12 +1,16 @@
+import assert from "node:assert/strict";
 import { assertClose } from "../helpers/close.ts";
 import { randomF32 } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { matmulRef } from "../../src/ops/matmul_ref.ts";
+import { matmulGpu } from "../../src/ops/matmul.ts";
 import type { Activation } from "../../src/ops/activation.ts";
+import type { GpuTensor } from "../../src/ops/tensor.ts";
+import { DEFAULT_TUNING, type MatmulTile, pickMatmulTile, tileProblem } from "../../src/ops/tuning.ts";
 
 const be = await testGpu();
 
-// Awkward sizes: T = 1, not multiples of the 64x64x16 tile, K smaller than one k-step.
+// Awkward sizes: T = 1, not multiples of any tile, K smaller than one k-step, K and N not multiples of 4.
 const SHAPES: [number, number, number][] = [[1, 1, 1], [1, 67, 9], [3, 5, 130], [65, 17, 64], [130, 70, 33]];
 
 Deno.test({
@@ -45,4 +49,56 @@ Deno.test({
     const s = be!.ctx.pool.stats;
     if (s.live !== 0) throw new Error(`pool still has ${s.live} live buffers`);
   },
+});
+
+// Every tile shape the tuner may pick, on interior tiles (aligned, several K steps), edge tiles and
+// unaligned rows (K or N not a multiple of 4), with the epilogue on.
+const TILES: MatmulTile[] = [
+  ...DEFAULT_TUNING.matmulTiles,
+  { BM: 128, BN: 64, BK: 8, TM: 8, TN: 8, GROUP_M: 4 },
+  { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, GROUP_M: 1 },
+  { BM: 128, BN: 128, BK: 4, TM: 8, TN: 8, GROUP_M: 8 },
+  { BM: 16, BN: 32, BK: 8, TM: 4, TN: 4, GROUP_M: 2 },
+];
+const TILE_SHAPES: [number, number, number][] = [[256, 40, 128], [129, 21, 131], [70, 36, 68]];
+
+Deno.test({
+  name: "matmul (tiled): every tile config equals the reference on interior, edge and unaligned tiles",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    let seed = 100;
+    for (const tile of TILES) {
+      assert.equal(tileProblem(tile, { storage: 32768, invocations: 256 }), null, JSON.stringify(tile));
+      for (const [m, k, n] of TILE_SHAPES) {
+        for (const transB of [false, true]) {
+          const a = randomF32(m * k, seed++), b = randomF32(k * n, seed++);
+          const bias = randomF32(n, seed++), res = randomF32(m * n, seed++);
+          const ta = be!.input(a, [m, k]) as GpuTensor,
+            tb = be!.input(b, transB ? [n, k] : [k, n]) as GpuTensor;
+          const tbias = be!.input(bias, [n]) as GpuTensor, tres = be!.input(res, [m, n]) as GpuTensor;
+          const out = matmulGpu(be!.ctx, ta, tb, { transB, act: "relu" }, tbias, tres, {}, {
+            kernel: "tiled",
+            tile,
+          });
+          const [got] = await be!.read([out]);
+          const want = matmulRef(a, b, m, k, n, { transB, act: "relu" }, bias, res);
+          assertClose(
+            got,
+            want,
+            { atol: 1e-5, rtol: 1e-4 },
+            `tile ${JSON.stringify(tile)} ${m}x${k}x${n} t=${transB}`,
+          );
+          be!.release(ta, tb, tbias, tres, out);
+        }
+      }
+    }
+  },
+});
+
+Deno.test("matmul: tile choice fills the device, falling back to smaller tiles for small outputs", () => {
+  assert.equal(pickMatmulTile(4096, 4096).BM, 128);
+  assert.equal(pickMatmulTile(50432, 768).BM, 128);
+  const small = pickMatmulTile(128, 768);
+  assert.ok(small.BM * small.BN < 128 * 128);
 });

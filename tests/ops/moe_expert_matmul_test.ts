@@ -2,6 +2,9 @@ import { assertClose } from "../helpers/close.ts";
 import { randomF32, uniform } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { moeExpertMatmulRef } from "../../src/ops/moe_expert_matmul_ref.ts";
+import { moeExpertMatmulGpu } from "../../src/ops/moe_expert_matmul.ts";
+import type { GpuTensor } from "../../src/ops/tensor.ts";
+import { type TileConfig, tileProblem } from "../../src/ops/tuning.ts";
 
 const be = await testGpu();
 
@@ -56,6 +59,59 @@ Deno.test({
         `down ${T}x${E}x${d}x${s}`,
       );
       be!.release(tx, tl, tc, tw1, tb1, tw2, h, y);
+    }
+  },
+});
+
+// Tiles the tuner may pick, on experts with full row tiles (interior), partial ones and none; K and N
+// aligned and not (vec4 and scalar loads).
+const TILES: TileConfig[] = [
+  { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 },
+  { BM: 128, BN: 32, BK: 8, TM: 8, TN: 4 },
+  { BM: 64, BN: 64, BK: 8, TM: 8, TN: 4 },
+  { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 },
+  { BM: 64, BN: 16, BK: 8, TM: 4, TN: 4 },
+];
+
+Deno.test({
+  name: "moe_expert_matmul: every tile config equals the reference (interior, edge and unaligned tiles)",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    const g = (t: unknown) => t as GpuTensor;
+    for (const tile of TILES) {
+      if (tileProblem(tile) !== null) throw new Error(`${JSON.stringify(tile)}: ${tileProblem(tile)}`);
+      for (const [T, E, d, s] of [[140, 3, 32, 32], [37, 2, 18, 13]]) {
+        const cap = T;
+        const { counts, lists } = randomLists(T, E, cap, 0.6, 7 * T + E);
+        counts[0] = T; // one expert with every token: full row tiles
+        lists.set(Array.from({ length: T }, (_, t) => T - 1 - t), 0);
+        counts[E - 1] = 0;
+        const x = randomF32(T * d, 11), w1 = randomF32(E * d * s, 12), b1 = randomF32(E * s, 13);
+        const w2 = randomF32(E * s * d, 14);
+        const tx = g(be!.input(x, [T, d])),
+          tl = g(be!.input(lists, [E * cap])),
+          tc = g(be!.input(counts, [E]));
+        const tw1 = g(be!.input(w1, [E * d, s])), tb1 = g(be!.input(b1, [E * s]));
+        const tw2 = g(be!.input(w2, [E * s, d]));
+        const up = { E, cap, K: d, N: s, gather: true, act: "relu" as const };
+        const down = { E, cap, K: s, N: d, gather: false, act: "none" as const };
+        const h = moeExpertMatmulGpu(be!.ctx, tx, tl, tc, 0, tw1, tb1, up, tile);
+        const y = moeExpertMatmulGpu(be!.ctx, h, tl, tc, 0, tw2, undefined, down, tile);
+        const [gh, gy] = await be!.read([h, y]);
+        const wh = moeExpertMatmulRef(x, lists, counts, w1, b1, up);
+        const wy = moeExpertMatmulRef(wh, lists, counts, w2, undefined, down);
+        const used = (rows: Float32Array, n: number) =>
+          Array.from(
+            { length: E },
+            (_, e) => Array.from(rows.subarray(e * cap * n, (e * cap + counts[e]) * n)),
+          )
+            .flat();
+        const what = `${JSON.stringify(tile)} ${T}x${E}x${d}x${s}`;
+        assertClose(used(gh as Float32Array, s), used(wh, s), { atol: 1e-5, rtol: 1e-4 }, `up ${what}`);
+        assertClose(used(gy as Float32Array, d), used(wy, d), { atol: 1e-4, rtol: 1e-4 }, `down ${what}`);
+        be!.release(tx, tl, tc, tw1, tb1, tw2, h, y);
+      }
     }
   },
 });

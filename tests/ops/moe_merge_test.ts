@@ -3,6 +3,8 @@ import { randomF32 } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { moeMergeRef } from "../../src/ops/moe_merge_ref.ts";
 import { moeSelectRef } from "../../src/ops/moe_select_ref.ts";
+import { moeMergeGpu } from "../../src/ops/moe_merge.ts";
+import type { GpuTensor } from "../../src/ops/tensor.ts";
 
 const be = await testGpu();
 
@@ -37,5 +39,32 @@ Deno.test({
       "merge, no residual",
     );
     be!.release(...ts, y, yNoRes);
+  },
+});
+
+Deno.test({
+  name: "moe_merge: R partial rows per pair (decode path), in order and with the split tree",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    const T = 3, E = 5, d = 44, cap = T, R = 4;
+    const sel = moeSelectRef(randomF32(T * E, 5).map(Math.abs), T, E, cap, { mode: "dynk", tau: 0.3 });
+    const parts = randomF32(E * cap * R * d, 6), b2 = randomF32(d, 7), res = randomF32(T * d, 8);
+    const ts = [
+      be!.input(parts, [E * cap * R, d]),
+      be!.input(sel.tokRows, [T * E]),
+      be!.input(sel.tokK, [T]),
+      be!.input(b2, [d]),
+      be!.input(res, [T, d]),
+    ];
+    const g = (t: unknown) => t as GpuTensor;
+    const [t0, t1, t2, t3, t4] = ts.map(g);
+    const y = moeMergeGpu(be!.ctx, t0, t1, t2, t3, t4, T, E, R, false);
+    const ySplit = moeMergeGpu(be!.ctx, t0, t1, t2, t3, t4, T, E, R, true);
+    const [got, gotSplit] = await be!.read([y, ySplit]);
+    const want = moeMergeRef(parts, sel.tokRows, sel.tokK, b2, res, T, E, d, R);
+    assertClose(got, want, { atol: 0, rtol: 0 }, "merge R");
+    assertClose(gotSplit, want, { atol: 1e-6, rtol: 1e-6 }, "merge R (split)");
+    be!.release(...ts, y, ySplit);
   },
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { randomF32 } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { moeSelectRef, type RoutingRule } from "../../src/ops/moe_select_ref.ts";
+import { moeRouterRef } from "../../src/ops/moe_router_ref.ts";
 
 const be = await testGpu();
 
@@ -85,5 +86,36 @@ Deno.test({
     assert.ok(top.tokK.every((k) => k >= 1), "τ = 1 keeps at least one expert");
     assert.equal(top.tokK[0], E, "all-zero scores select every expert");
     assert.equal(top.tokK[1], 3, "ties with the max are all selected");
+  },
+});
+
+Deno.test({
+  name:
+    "moeRouteSelect: router hidden on the matmul + output layer in the selection kernel equal the references",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    for (
+      const [T, d, w, E, rule] of [
+        [1, 12, 8, 5, { mode: "topk", k: 2 }],
+        [37, 20, 9, 70, { mode: "dynk", tau: 0.6 }],
+        [13, 64, 128, 24, { mode: "topk", k: 7 }],
+      ] as [number, number, number, number, RoutingRule][]
+    ) {
+      const x = randomF32(T * d, T), r1 = randomF32(d * w, w), r2 = randomF32(w * E, E);
+      const scores = moeRouterRef(x, r1, r2, { T, d, w, E });
+      const want = moeSelectRef(scores, T, E, T, rule);
+      const tx = be!.input(x, [T, d]), t1 = be!.input(r1, [d, w]), t2 = be!.input(r2, [w, E]);
+      const counts = be!.input(new Uint32Array(E + 1).fill(5), [E + 1]);
+      const sel = be!.moeRouteSelect(tx, t1, t2, counts, 1, T, rule);
+      const [c, lists, rows, k] =
+        (await be!.read([counts, sel.lists, sel.tokRows, sel.tokK])) as Uint32Array[];
+      assert.equal(c[0], 5, "counter before the offset untouched");
+      const cc = c.subarray(1);
+      assert.deepEqual(Array.from(cc), Array.from(want.counts), `counts T ${T} E ${E}`);
+      const got = decode(T, E, T, cc, lists, rows, k);
+      assert.deepEqual(got.mask, want.selected, `mask T ${T} E ${E}`);
+      be!.release(tx, t1, t2, counts, sel.lists, sel.tokRows, sel.tokK);
+    }
   },
 });

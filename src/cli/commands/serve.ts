@@ -2,12 +2,15 @@
  * `d2d serve`: the OpenAI-compatible HTTP server for one model, until SIGINT / SIGTERM.
  * @module
  */
+import { loadModel } from "../../model/load.ts";
 import { createApp } from "../../serve/app.ts";
+import { ModelHost } from "../../serve/host.ts";
 import { DEFAULT_OPTIONS, type ServeOptions } from "../../serve/options.ts";
 import { shutdownOnSignal, startServer } from "../../serve/server.ts";
+import { terminalProgress } from "../../util/progress.ts";
 import { Opts, parse, UsageError } from "../args.ts";
-import { MODEL_OPTIONS, openModel } from "../common.ts";
-import { note, out } from "../output.ts";
+import { backendOption, MODEL_OPTIONS } from "../common.ts";
+import { deviceLine, note, out } from "../output.ts";
 
 const D = DEFAULT_OPTIONS;
 
@@ -15,7 +18,8 @@ const D = DEFAULT_OPTIONS;
 export const SERVE_HELP = `d2d serve [--model DIR|default] [--port 8080] [--host 127.0.0.1] [options]
 
 Serves one model over HTTP with an OpenAI-compatible API until Ctrl-C / SIGTERM (then finishes the
-requests in flight and exits 0; a second signal exits at once with 1). Routes: POST /v1/embeddings,
+requests in flight and exits 0; a second signal exits at once with 1). If the GPU device is lost, the
+model is reloaded on a new device (503 + Retry-After meanwhile). Routes: POST /v1/embeddings,
 /v1/completions, /v1/classify; GET /health, /v1/models, /info, /metrics. See docs/server.md.
 
   -m, --model DIR                model folder, or "default" (default: default)
@@ -80,8 +84,14 @@ export async function serveCommand(args: string[]): Promise<number> {
     requestTimeoutMs: int("timeout-ms"),
     cors: cors.length === 0 ? undefined : cors.length === 1 ? cors[0] : cors,
   };
-  using model = await openModel(o, "default");
-  const app = createApp(model, options);
+  // The model path and options are fixed here, once: the host reloads exactly this after a device loss.
+  const dir = o.str("model") ?? "default";
+  if (dir === "") throw new UsageError("serve: --model must not be empty", 'run "d2d serve --help"');
+  const backend = backendOption(o);
+  const load = () => loadModel(dir, { backend, onProgress: terminalProgress(0) });
+  using model = await ModelHost.create(load, { log: (line) => note(`serve: ${line}`) });
+  if (!o.flag("quiet")) note(deviceLine(model.device));
+  const app = createApp(model, { ...options, health: () => model.health() });
   let server;
   try {
     server = startServer(app, { hostname, port });

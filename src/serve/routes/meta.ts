@@ -111,12 +111,24 @@ export function metaRoutes(app: Hono<AppEnv>, ctx: ServeContext): void {
     } catch (e) {
       h = { ok: false, status: "error", message: toApiError(e, ctx.log).message };
     }
-    if (h.ok) return c.json({ status: h.status ?? "ok", model: ctx.model.id, device: ctx.model.device.kind });
+    if (h.ok) {
+      return c.json({
+        status: h.status ?? "ok",
+        model: ctx.model.id,
+        device: ctx.model.device.kind,
+        ...h.detail,
+      });
+    }
     const message = h.message ?? "the model or its device is not usable";
-    return c.json({
-      status: h.status ?? "unavailable",
-      error: { message, type: "server_error", param: null, code: h.status ?? "unavailable" },
-    }, 503);
+    return c.json(
+      {
+        status: h.status ?? "unavailable",
+        ...h.detail,
+        error: { message, type: "server_error", param: null, code: h.status ?? "unavailable" },
+      },
+      503,
+      { "Retry-After": "1" },
+    );
   });
 
   app.get("/v1/models", function models(c) {
