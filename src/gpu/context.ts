@@ -41,6 +41,9 @@ export interface GpuContextOptions {
   dawnFlags?: readonly string[];
 }
 
+/** Bind groups kept for reuse (least recently used evicted first). */
+const BIND_GROUP_CACHE = 4096;
+
 /** Largest workgroup count per grid dimension WebGPU guarantees. */
 export const MAX_GRID = 65535;
 
@@ -75,6 +78,10 @@ export class GpuContext {
   #weights = new Set<GPUBuffer>();
   #dispatches = 0;
   #placeholder: GPUBuffer | null = null;
+  #objectIds = new WeakMap<object, number>();
+  #nextObjectId = 1;
+  #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  #bindGroups = new Map<string, GPUBindGroup>();
 
   private constructor(device: GPUDevice, info: GpuDeviceInfo, profile: boolean) {
     this.device = device;
@@ -206,7 +213,7 @@ export class GpuContext {
         : { buffer: b };
       entries.push({ binding: binding++, resource });
     }
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.#bindGroup(pipeline, entries);
     const pass = this.#ensurePass(d.label ?? d.kernel);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -217,6 +224,39 @@ export class GpuContext {
       pass.dispatchWorkgroupsIndirect(d.workgroups.indirect, d.workgroups.offset);
     }
     this.#dispatches++;
+  }
+
+  /** A stable small integer per GPU object, for cache keys. */
+  #id(o: object): number {
+    let id = this.#objectIds.get(o);
+    if (id === undefined) this.#objectIds.set(o, id = this.#nextObjectId++);
+    return id;
+  }
+
+  /**
+   * Bind groups are cached by pipeline and exact bindings: a decode step records the same dispatches over
+   * the same buffers (weights, KV cache, pooled activations, arena offsets) every token, and creating bind
+   * groups through the native binding is a large part of the per-dispatch CPU cost.
+   */
+  #bindGroup(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let key = String(this.#id(pipeline));
+    for (const e of entries) {
+      const r = e.resource as { buffer: GPUBuffer; offset?: number; size?: number };
+      key += `|${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+    }
+    let bg = this.#bindGroups.get(key);
+    if (bg) {
+      this.#bindGroups.delete(key); // refresh its place in the LRU order
+    } else {
+      let layout = this.#layouts.get(pipeline);
+      if (!layout) this.#layouts.set(pipeline, layout = pipeline.getBindGroupLayout(0));
+      bg = this.device.createBindGroup({ layout, entries });
+      if (this.#bindGroups.size >= BIND_GROUP_CACHE) {
+        this.#bindGroups.delete(this.#bindGroups.keys().next().value!);
+      }
+    }
+    this.#bindGroups.set(key, bg);
+    return bg;
   }
 
   /** Records a buffer-to-buffer copy (ends the current compute pass). */

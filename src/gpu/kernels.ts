@@ -12,9 +12,11 @@ import gatherRows from "../../kernels/gather_rows.wgsl" with { type: "text" };
 import gemv from "../../kernels/gemv.wgsl" with { type: "text" };
 import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
+import matmulFast from "../../kernels/matmul_fast.wgsl" with { type: "text" };
 import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
 import moeExpertFfn from "../../kernels/moe_expert_ffn.wgsl" with { type: "text" };
 import moeExpertMatmul from "../../kernels/moe_expert_matmul.wgsl" with { type: "text" };
+import moeExpertFast from "../../kernels/moe_expert_fast.wgsl" with { type: "text" };
 import moeMerge from "../../kernels/moe_merge.wgsl" with { type: "text" };
 import moeRouteDecode from "../../kernels/moe_route_decode.wgsl" with { type: "text" };
 import moeRouter from "../../kernels/moe_router.wgsl" with { type: "text" };
@@ -36,8 +38,10 @@ export const KERNEL_SOURCES = {
   gemv,
   layer_norm: layerNorm,
   matmul,
+  matmul_fast: matmulFast,
   mean_pool: meanPool,
   moe_expert_ffn: moeExpertFfn,
+  moe_expert_fast: moeExpertFast,
   moe_expert_matmul: moeExpertMatmul,
   moe_merge: moeMerge,
   moe_route_decode: moeRouteDecode,

@@ -19,8 +19,12 @@ export type MatmulFusion = GemvFusion;
 
 /** Options of {@link matmulGpu} beyond the epilogue: a forced kernel and tile (the tuner uses them). */
 export interface MatmulKernelChoice {
-  /** `tiled` or `gemv`; default: GEMV for M ≤ `TUNING.gemvMaxM` (when its grid fits), else tiled. */
-  kernel?: "tiled" | "gemv";
+  /**
+   * `fast` (fixed 128×128 unrolled kernel, aligned shapes), `tiled` (configurable tiles, any shape) or
+   * `gemv`; default: GEMV for M ≤ `TUNING.gemvMaxM` (when its grid fits), else `TUNING.matmulKernel`
+   * when the shape fits it, else tiled.
+   */
+  kernel?: "fast" | "tiled" | "gemv";
   /** Tile of the tiled kernel (default `pickMatmulTile(M, N)`). */
   tile?: MatmulTile;
 }
@@ -60,13 +64,56 @@ export function matmulGpu(
     (m <= TUNING.gemvMaxM &&
         gemvGrid(n, opts.transB ?? false, gemvConfigFor(n, opts.transB ?? false)) <= MAX_GRID
       ? "gemv"
+      : TUNING.matmulKernel === "fast" && fastFits(k, n, opts.transB ?? false)
+      ? "fast"
       : "tiled");
   if (kernel === "gemv") return gemvGpu(ctx, a, b, m, k, n, opts, bias, residual, fuse);
   let x = a;
   if (fuse.ln) x = layerNormGpu(ctx, a, fuse.ln.gamma, fuse.ln.beta, fuse.ln.eps);
-  const out = tiledMatmul(ctx, x, b, m, k, n, opts, bias, residual, choice.tile ?? pickMatmulTile(m, n));
+  const out = kernel === "fast"
+    ? fastMatmul(ctx, x, b, m, k, n, opts, bias, residual)
+    : tiledMatmul(ctx, x, b, m, k, n, opts, bias, residual, choice.tile ?? pickMatmulTile(m, n));
   if (x !== a) ctx.pool.release(x.buffer);
   if (fuse.copy) stridedCopyGpu(ctx, out, fuse.copy.dst, fuse.copy.spec);
+  return out;
+}
+
+/** Shapes `kernels/matmul_fast.wgsl` handles: K a multiple of 8, and N of 4 unless B is [N, K]. */
+export function fastFits(k: number, n: number, transB: boolean): boolean {
+  return k % 8 === 0 && (transB || n % 4 === 0);
+}
+
+function fastMatmul(
+  ctx: GpuContext,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  opts: MatmulOptions,
+  bias: GpuTensor | undefined,
+  residual: GpuTensor | undefined,
+): GpuTensor {
+  if (!fastFits(k, n, opts.transB ?? false)) {
+    throw new RangeError(`matmul_fast: shape ${m}x${k}x${n} is not aligned`);
+  }
+  const out = allocTensor(ctx, [m, n]);
+  const params = new Params()
+    .u32(m).u32(n).u32(k).u32(opts.transB ? 1 : 0)
+    .u32(ACTIVATION_CODE[opts.act ?? "none"]).u32(bias ? 1 : 0).u32(residual ? 1 : 0).u32(0);
+  ctx.dispatch({
+    kernel: "matmul_fast",
+    constants: { TRANS_B: opts.transB ? 1 : 0 },
+    params: params.bytes(),
+    buffers: [
+      a.buffer,
+      b.buffer,
+      bias?.buffer ?? ctx.placeholder,
+      residual?.buffer ?? ctx.placeholder,
+      out.buffer,
+    ],
+    workgroups: [Math.ceil(n / 128), Math.ceil(m / 128)],
+  });
   return out;
 }
 

@@ -8,7 +8,17 @@ import { ACTIVATION_CODE } from "./activation.ts";
 import { allocTensor } from "./gpu_util.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import type { GpuTensor } from "./tensor.ts";
-import { pickExpertTile, type TileConfig } from "./tuning.ts";
+import { pickExpertTile, type TileConfig, TUNING } from "./tuning.ts";
+
+/**
+ * Shapes the unrolled kernel serves: K a multiple of 8, N of 4, and N ≥ 64 (narrower experts would
+ * leave most of its 128-column tile idle).
+ * @param s Shape.
+ * @returns Whether `moe_expert_fast.wgsl` applies.
+ */
+export function expertFastFits(s: ExpertMatmulShape): boolean {
+  return TUNING.matmulKernel === "fast" && s.K % 8 === 0 && s.N % 4 === 0 && s.N >= 64;
+}
 
 /**
  * Grouped expert matmul over selected pairs; row tiles past an expert's count exit early.
@@ -20,7 +30,9 @@ import { pickExpertTile, type TileConfig } from "./tuning.ts";
  * @param w [E·K, N] expert-major weights.
  * @param bias Optional [E·N].
  * @param s Shape and mode.
- * @param tile Tile (default from `tuning.ts`: the up tile when gathering, else the down tile, by expert size).
+ * @param tile Tile of the configurable kernel (default: the unrolled 128×128 `moe_expert_fast` kernel
+ *   when the shape fits it and `TUNING.matmulKernel` is "fast", else the tile from `tuning.ts` for the
+ *   expert size).
  * @returns Pair rows [E·cap, N] (pooled; unused slots undefined).
  */
 export function moeExpertMatmulGpu(
@@ -32,11 +44,22 @@ export function moeExpertMatmulGpu(
   w: GpuTensor,
   bias: GpuTensor | undefined,
   s: ExpertMatmulShape,
-  tile: TileConfig = s.gather ? pickExpertTile("up", s.N) : pickExpertTile("down", s.K),
+  tile?: TileConfig,
 ): GpuTensor {
   const out = allocTensor(ctx, [s.E * s.cap, s.N]);
   const params = new Params().u32(s.cap).u32(s.K).u32(s.N).u32(s.gather ? 1 : 0)
     .u32(ACTIVATION_CODE[s.act]).u32(bias ? 1 : 0).u32(countsOffset).u32(0);
+  if (!tile && expertFastFits(s)) {
+    ctx.dispatch({
+      kernel: "moe_expert_fast",
+      label: s.gather ? "moe_expert_up" : "moe_expert_down",
+      params: params.bytes(),
+      buffers: [a.buffer, lists.buffer, counts.buffer, w.buffer, bias?.buffer ?? ctx.placeholder, out.buffer],
+      workgroups: [Math.ceil(s.N / 128), Math.ceil(s.cap / 128), s.E],
+    });
+    return out;
+  }
+  tile ??= s.gather ? pickExpertTile("up", s.N) : pickExpertTile("down", s.K);
   ctx.dispatch({
     kernel: "moe_expert_matmul",
     label: s.gather ? "moe_expert_up" : "moe_expert_down",

@@ -57,6 +57,8 @@ export interface MoeDecodeConfig {
 
 /** All tunables. */
 export interface Tuning {
+  /** Kernel for M above `gemvMaxM` on aligned shapes: the unrolled 128×128 `fast` one or the configurable `tiled`. */
+  matmulKernel: "fast" | "tiled";
   /** Tiles for big products, tried in order: the first whose grid has ≥ `minWorkgroups` workgroups wins. */
   matmulTiles: MatmulTile[];
   /** Workgroups a tile choice should fill (about 2 per SM on an H200: 132 SMs). */
@@ -86,6 +88,7 @@ export interface Tuning {
 
 /** The configuration we expect to win on the H200 (see docs/kernels.md); `bench/tune.ts` checks it. */
 export const DEFAULT_TUNING: Tuning = {
+  matmulKernel: "fast",
   matmulTiles: [
     { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, GROUP_M: 8 },
     { BM: 64, BN: 128, BK: 8, TM: 8, TN: 8, GROUP_M: 8 },
@@ -94,10 +97,10 @@ export const DEFAULT_TUNING: Tuning = {
   ],
   minWorkgroups: 264,
   gemvMaxM: 8,
-  gemv: { WG: 256, CQ: 4, TPR: 32 },
+  gemv: { WG: 256, CQ: 8, TPR: 16 }, // H200 tune: best for ffn_up / lm_head (N ≥ 3072)
   gemvMinWorkgroups: 160,
   expertUp: {
-    128: { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 },
+    128: { BM: 64, BN: 128, BK: 8, TM: 8, TN: 8 }, // H200 tune (f = 0.3)
     32: { BM: 128, BN: 32, BK: 8, TM: 8, TN: 4 },
     default: { BM: 64, BN: 64, BK: 8, TM: 8, TN: 4 },
   },
@@ -108,7 +111,7 @@ export const DEFAULT_TUNING: Tuning = {
   },
   routeTokens: 8,
   routeWG: 128,
-  moeDecode: { maxTokens: 8, routeMode: "gemv", routeWG: 256, chunk: 8, ffnWG: 256 },
+  moeDecode: { maxTokens: 8, routeMode: "fused", routeWG: 256, chunk: 8, ffnWG: 256 }, // H200 tune
   dawnFlags: [],
 };
 

@@ -102,3 +102,37 @@ Deno.test("matmul: tile choice fills the device, falling back to smaller tiles f
   const small = pickMatmulTile(128, 768);
   assert.ok(small.BM * small.BN < 128 * 128);
 });
+
+Deno.test({
+  name:
+    "matmul_fast: the unrolled 128×128 kernel equals the reference (M and N not multiples of 128, both B layouts)",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    let seed = 900;
+    for (const [m, k, n] of [[1, 8, 4], [9, 16, 132], [130, 24, 68], [257, 40, 260]]) {
+      for (const transB of [false, true]) {
+        const a = randomF32(m * k, seed++), b = randomF32(k * n, seed++);
+        const bias = randomF32(n, seed++), res = randomF32(m * n, seed++);
+        const ta = be!.input(a, [m, k]), tb = be!.input(b, transB ? [n, k] : [k, n]);
+        const tbias = be!.input(bias, [n]), tres = be!.input(res, [m, n]);
+        const out = matmulGpu(
+          be!.ctx,
+          ta as GpuTensor,
+          tb as GpuTensor,
+          { transB, act: "gelu" },
+          tbias as GpuTensor,
+          tres as GpuTensor,
+          {},
+          { kernel: "fast" },
+        );
+        const [got] = await be!.read([out]);
+        assertClose(got, matmulRef(a, b, m, k, n, { transB, act: "gelu" }, bias, res), {
+          atol: 2e-5,
+          rtol: 1e-4,
+        }, `fast ${m}x${k}x${n} transB=${transB}`);
+        be!.release(ta, tb, tbias, tres, out);
+      }
+    }
+  },
+});
