@@ -59,10 +59,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var ok = j < kmax;
     if (ok && p.has_mask == 1u) { ok = key_mask[b * p.tk + j] != 0u; }
     if (ok) {
+      // Four independent partial sums keep four loads of this key row in flight (one chain would wait
+      // for every load in turn: the decode step is latency-bound here).
       let kr = kb + j * p.k_row;
-      var dot = 0.0;
-      for (var d = 0u; d < p.dh; d++) { dot = fma(qs[d], K[kr + d], dot); }
-      s = dot;
+      var s0 = 0.0;
+      var s1 = 0.0;
+      var s2 = 0.0;
+      var s3 = 0.0;
+      var d = 0u;
+      for (; d + 4u <= p.dh; d += 4u) {
+        s0 = fma(qs[d], K[kr + d], s0);
+        s1 = fma(qs[d + 1u], K[kr + d + 1u], s1);
+        s2 = fma(qs[d + 2u], K[kr + d + 2u], s2);
+        s3 = fma(qs[d + 3u], K[kr + d + 3u], s3);
+      }
+      for (; d < p.dh; d++) { s0 = fma(qs[d], K[kr + d], s0); }
+      s = (s0 + s1) + (s2 + s3);
     }
     let cm = reduce(t, s, true);
     let nm = max(m, cm);
@@ -76,11 +88,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var r = 0u; r < 4u; r++) {
       let d = t + r * WG;
       if (d < p.dh) {
-        var a = acc[r] * alpha;
-        for (var jj = 0u; jj < jn; jj++) {
-          a = fma(ps[jj], V[vb + (j0 + jj) * p.v_row + d], a);
+        // Independent partial sums over keys, as for the dot products above.
+        let vd = vb + j0 * p.v_row + d;
+        var a0 = 0.0;
+        var a1 = 0.0;
+        var a2 = 0.0;
+        var a3 = 0.0;
+        var jj = 0u;
+        for (; jj + 4u <= jn; jj += 4u) {
+          a0 = fma(ps[jj], V[vd + jj * p.v_row], a0);
+          a1 = fma(ps[jj + 1u], V[vd + (jj + 1u) * p.v_row], a1);
+          a2 = fma(ps[jj + 2u], V[vd + (jj + 2u) * p.v_row], a2);
+          a3 = fma(ps[jj + 3u], V[vd + (jj + 3u) * p.v_row], a3);
         }
-        acc[r] = a;
+        for (; jj < jn; jj++) { a0 = fma(ps[jj], V[vd + jj * p.v_row], a0); }
+        acc[r] = acc[r] * alpha + ((a0 + a1) + (a2 + a3));
       }
     }
     m = nm;
