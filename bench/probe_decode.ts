@@ -24,7 +24,11 @@ const lat = async (label: string, n: number, f: () => Promise<unknown>) => {
     t.push(performance.now() - t0);
   }
   t.sort((a, b) => a - b);
-  console.log(`${label}: median ${t[n >> 1].toFixed(3)} ms, p10 ${t[Math.floor(n / 10)].toFixed(3)}, p90 ${t[Math.floor(n * 0.9)].toFixed(3)}`);
+  console.log(
+    `${label}: median ${t[n >> 1].toFixed(3)} ms, p10 ${t[Math.floor(n / 10)].toFixed(3)}, p90 ${
+      t[Math.floor(n * 0.9)].toFixed(3)
+    }`,
+  );
 };
 await lat("add + read 4 KB", 40, async () => {
   const y = be.add(x, x);
@@ -55,7 +59,11 @@ for (const n of quick ? [16, 32] : [32, 64]) {
   const t0 = performance.now();
   await model.generate(prompt, { maxTokens: n, greedy: true, eosTokenId: null });
   const ms = performance.now() - t0;
-  console.log(`generate ${n}: ${(ms / n).toFixed(2)} ms/token (${(1000 * n / ms).toFixed(1)} tok/s); in read(): ${(readMs / reads).toFixed(2)} ms/read over ${reads} reads; recording+other ${((ms - readMs) / n).toFixed(2)} ms/token`);
+  console.log(
+    `generate ${n}: ${(ms / n).toFixed(2)} ms/token (${(1000 * n / ms).toFixed(1)} tok/s); in read(): ${
+      (readMs / reads).toFixed(2)
+    } ms/read over ${reads} reads; recording+other ${((ms - readMs) / n).toFixed(2)} ms/token`,
+  );
 }
 const d0 = ctx.dispatchCount;
 await model.generate(prompt, { maxTokens: 4, greedy: true, eosTokenId: null });
