@@ -31,7 +31,27 @@ export interface AttentionParams {
   bo: Tensor;
   /** Number of heads. */
   heads: number;
+  /**
+   * Converted projections (D2DMoE §6, `convert --attention`): Q, K, V and O each computed by a dynamic-k
+   * MoE layer instead of `wqkv` / `wo` (which stay loaded but unused).
+   */
+  proj?: AttentionProjections;
 }
+
+/** The four attention projections as feed-forward layers (Q, K, V: no residual; O: adds the residual). */
+export interface AttentionProjections {
+  /** Query projection. */
+  q: FeedForward;
+  /** Key projection. */
+  k: FeedForward;
+  /** Value projection. */
+  v: FeedForward;
+  /** Output projection. */
+  o: FeedForward;
+}
+
+/** Where {@link PassContext.probe} sees activations: the projections' inputs. */
+export type ProbeSite = "qkv_in" | "o_in";
 
 /** Per-call state of a forward pass, handed to every layer. */
 export interface PassContext {
@@ -47,6 +67,11 @@ export interface PassContext {
   tally: MacTally;
   /** Options the FFN layers read (τ, routing mode, counters); opaque to dense layers. */
   routing?: unknown;
+  /**
+   * Sees each attention projection's input [tokens, C] (after the LayerNorm in front of it) as the pass
+   * runs; used by calibration to distil projections. The tensor is the caller's: copy it to keep it.
+   */
+  probe?: (site: ProbeSite, layer: number, x: Tensor) => void;
 }
 
 /**
@@ -61,12 +86,12 @@ export interface FeedForward {
   /**
    * @param pass Pass context.
    * @param x FFN input [tokens, C], or its value before the LayerNorm `ln` when that is given.
-   * @param residual Tensor added to the output [tokens, C].
+   * @param residual Tensor added to the output [tokens, C] (none: just FFN(x), e.g. a Q projection).
    * @param ln The LayerNorm in front of the FFN, when the caller leaves it to the layer (decode fuses it
    *   into the first kernel).
    * @returns residual + FFN(LN?(x)), a new transient tensor.
    */
-  forward(pass: PassContext, x: Tensor, residual: Tensor, ln?: LayerNormParams): Tensor;
+  forward(pass: PassContext, x: Tensor, residual: Tensor | undefined, ln?: LayerNormParams): Tensor;
 }
 
 /** Builds layer i's FFN instead of loading the dense one (converted models). */
@@ -94,7 +119,7 @@ export class DenseFfn implements FeedForward {
     this.denseMacsPerToken = 2 * w1.shape[0] * w1.shape[1];
   }
 
-  forward(pass: PassContext, x: Tensor, residual: Tensor, ln?: LayerNormParams): Tensor {
+  forward(pass: PassContext, x: Tensor, residual: Tensor | undefined, ln?: LayerNormParams): Tensor {
     pass.tally.addDenseFfn(x.shape[0] * this.denseMacsPerToken);
     const h = pass.be.matmul(x, this.w1, { bias: this.b1, act: this.act, ln });
     const y = pass.be.matmul(h, this.w2, { bias: this.b2, residual });
@@ -151,6 +176,7 @@ export function selfAttention(
   residual: Tensor,
   opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot; ln?: LayerNormParams },
 ): Tensor {
+  if (p.proj || pass.probe) return projectedAttention(pass, x, p, residual, opts);
   const { be, batch, seq } = pass;
   const C = p.wo.shape[0];
   const dh = C / p.heads;
@@ -192,6 +218,80 @@ export function selfAttention(
   );
   const out = be.matmul(attn, p.wo, { bias: p.bo, residual });
   be.release(qkv, attn);
+  return out;
+}
+
+/**
+ * Self-attention with separate Q, K, V and O projections: the converted projections of `p.proj` (each a
+ * dynamic-k MoE layer), or the dense weights split into their column blocks while a probe watches (the
+ * calibration pass of `convert --attention`). Same result contract as {@link selfAttention}.
+ */
+function projectedAttention(
+  pass: PassContext,
+  x: Tensor,
+  p: AttentionParams,
+  residual: Tensor,
+  opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot; ln?: LayerNormParams },
+): Tensor {
+  const { be, batch, seq } = pass;
+  const C = p.wo.shape[0];
+  const dh = C / p.heads;
+  const xn = opts.ln ? be.layerNorm(x, opts.ln.gamma, opts.ln.beta, opts.ln.eps) : x;
+  pass.probe?.("qkv_in", pass.layer, xn);
+  let q: Tensor, k: Tensor, v: Tensor;
+  if (p.proj) {
+    q = p.proj.q.forward(pass, xn, undefined);
+    k = p.proj.k.forward(pass, xn, undefined);
+    v = p.proj.v.forward(pass, xn, undefined);
+  } else {
+    // Dense weights while probing: one fused product, read through column views below.
+    q = k = v = be.matmul(xn, p.wqkv, { bias: p.bqkv });
+  }
+  if (xn !== x) be.release(xn);
+  const fused = !p.proj;
+  const view = (part: number): AttnView =>
+    fused
+      ? { offset: part * C, rowStride: 3 * C, batchStride: seq * 3 * C }
+      : { offset: 0, rowStride: C, batchStride: seq * C };
+  let kSrc = k, vSrc = v, kv = view(1), vv = view(2), tk = seq, qPos0 = 0;
+  if (opts.kv) {
+    const { cache, maxT, past } = opts.kv;
+    const append = (src: Tensor, from: number, to: number) =>
+      be.stridedCopy(src, cache.kv, {
+        nb: batch,
+        nt: seq,
+        nc: C,
+        srcOffset: from,
+        srcB: seq * (fused ? 3 * C : C),
+        srcT: fused ? 3 * C : C,
+        dstOffset: past * 2 * C + to,
+        dstB: maxT * 2 * C,
+        dstT: 2 * C,
+      });
+    append(k, fused ? C : 0, 0);
+    append(v, fused ? 2 * C : 0, C);
+    kSrc = vSrc = cache.kv;
+    kv = { offset: 0, rowStride: 2 * C, batchStride: maxT * 2 * C };
+    vv = { offset: C, rowStride: 2 * C, batchStride: maxT * 2 * C };
+    tk = past + seq;
+    qPos0 = past;
+  }
+  const attn = be.attention(
+    q,
+    kSrc,
+    vSrc,
+    { batch, heads: p.heads, headDim: dh, tq: seq, tk, qPos0, causal: opts.causal, scale: 1 / Math.sqrt(dh) },
+    view(0),
+    kv,
+    vv,
+    opts.keyMask,
+  );
+  be.release(...new Set([q, k, v]));
+  pass.probe?.("o_in", pass.layer, attn);
+  const out = p.proj
+    ? p.proj.o.forward(pass, attn, residual)
+    : be.matmul(attn, p.wo, { bias: p.bo, residual });
+  be.release(attn);
   return out;
 }
 

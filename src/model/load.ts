@@ -11,7 +11,7 @@ import { BertNet } from "./bert.ts";
 import { type ModelConfig, readConfig, type UseConfig, useConfig } from "./config.ts";
 import { ModelFormatError } from "./errors.ts";
 import { Gpt2Net } from "./gpt2.ts";
-import type { FfnFactory } from "./layers.ts";
+import type { AttentionProjections, FfnFactory } from "./layers.ts";
 import { Model, type Net, type RoutingHooks } from "./model.ts";
 import { loadTokenizer } from "./tokenizer.ts";
 import { VitNet } from "./vit.ts";
@@ -35,6 +35,8 @@ export interface LoadOptions {
 export interface ConvertedParts {
   /** Builds layer i's FFN. */
   ffn: FfnFactory;
+  /** Builds block i's converted attention projections (undefined where they stay dense). */
+  attention?: (layer: number) => Promise<AttentionProjections | undefined>;
   /** Routing hooks for the model. */
   routing: RoutingHooks;
   /** Releases files opened while loading. */
@@ -162,6 +164,9 @@ export async function loadModel(pathOrUrl: string | URL, options: LoadOptions = 
       : config.family === "gpt2"
       ? await Gpt2Net.load(loader, config, ffn)
       : await VitNet.load(loader, config, ffn);
+    if (converted?.attention) {
+      for (const [i, b] of net.blocks.entries()) b.attn.proj = await converted.attention(i);
+    }
     const routing = converted?.routing;
     const tokenizer = options.tokenizer === false ? null : await loadTokenizer(dir, {
       gpt2Fallback: config.family === "gpt2",

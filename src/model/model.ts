@@ -13,7 +13,7 @@ import type { ModelConfig } from "./config.ts";
 import { InvalidInputError } from "./errors.ts";
 import { Gpt2Net, type KvCache } from "./gpt2.ts";
 import { checkAlignedRows, checkIdRows, flattenPixels, flattenU32 } from "./inputs.ts";
-import type { FeedForward, PassContext } from "./layers.ts";
+import type { AttentionParams, AttentionProjections, FeedForward, PassContext } from "./layers.ts";
 import type { NdArray } from "./ndarray.ts";
 import { Sampler, type SamplingOptions } from "./sampling.ts";
 import { attentionMacs, type ComputeStats, MacTally } from "./stats.ts";
@@ -130,6 +130,8 @@ export interface MoeInfo {
   formatVersion: number;
   /** Per FFN layer: experts and neurons per expert. */
   layers: { experts: number; expertSize: number }[];
+  /** Per block, its converted attention projections' experts (null where dense); absent when none. */
+  attention?: ({ experts: number; expertSize: number } | null)[];
   /** Router hidden width. */
   routerWidth: number;
   /** τ used when a call gives none. */
@@ -216,6 +218,8 @@ export class Model implements Disposable {
   #routing: RoutingHooks | undefined;
   readonly #lock = new Mutex();
   #disposed = false;
+  /** Watches attention-projection inputs during calls (set by converters; see `PassContext.probe`). */
+  probe: PassContext["probe"] = undefined;
 
   /** @param parts What the model is built from (see `loadModel`). */
   constructor(parts: ModelParts) {
@@ -249,6 +253,29 @@ export class Model implements Disposable {
     }
     blocks.forEach((b, i) => (b.ffn = ffns[i]));
     this.#routing = routing;
+  }
+
+  /**
+   * Installs converted attention projections (`convert --attention`) on every block, or removes them
+   * (undefined entries). The caller owns their weights.
+   * @param proj One entry per block.
+   * @throws {RangeError} When the count does not match the blocks, or the family has no such attention.
+   */
+  setAttentionProjections(proj: (AttentionProjections | undefined)[]): void {
+    const blocks = this.#net.blocks;
+    if (this.config.family === "use") {
+      throw new RangeError("attention projections can be converted for BERT, GPT-2 and ViT, not USE");
+    }
+    if (proj.length !== blocks.length) {
+      throw new RangeError(`setAttentionProjections: ${proj.length} entries for ${blocks.length} blocks`);
+    }
+    (blocks as { attn: AttentionParams }[]).forEach((b, i) => (b.attn.proj = proj[i]));
+  }
+
+  /** The converted attention projections of every block (undefined where dense). */
+  get attentionProjections(): (AttentionProjections | undefined)[] {
+    if (this.config.family === "use") return this.#net.blocks.map(() => undefined);
+    return (this.#net.blocks as { attn: AttentionParams }[]).map((b) => b.attn.proj);
   }
 
   /** The feed-forward layer of every block, in order. */
@@ -298,7 +325,15 @@ export class Model implements Disposable {
       const be = this.backend;
       const tally = new MacTally();
       const rp = this.#routing?.begin(be, opts);
-      const pass: PassContext = { be, batch: 1, seq: 1, layer: 0, tally, routing: rp?.routing };
+      const pass: PassContext = {
+        be,
+        batch: 1,
+        seq: 1,
+        layer: 0,
+        tally,
+        routing: rp?.routing,
+        probe: this.probe,
+      };
       try {
         return await fn(pass, async (ts) => {
           const counters = rp?.take() ?? [];

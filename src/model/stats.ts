@@ -2,7 +2,9 @@
  * Compute accounting. Convention (fvcore's, as in the D2DMoE paper): one multiply-accumulate (MAC)
  * counts once; elementwise work, softmax, LayerNorm and embedding lookups are not counted. Counted:
  * every projection (QKV, attention output, FFN or executed experts, routers, pooler, heads, LM head)
- * and the two attention products (q·kᵀ and p·v: keys × width MACs per query token each).
+ * and the two attention products (q·kᵀ and p·v: keys × width MACs per query token each). Converted
+ * attention projections (`convert --attention`) replace a projection's C² MACs per token by their executed
+ * expert MACs; their routers count with the other routers.
  * @module
  */
 
@@ -12,6 +14,8 @@ export interface ComputeStats {
   tokens: number;
   /** Executed expert MACs / dense FFN MACs (1 for a dense model). */
   ffn_fraction: number;
+  /** Executed attention-projection expert MACs / dense projection MACs (1 when projections are dense). */
+  attention_fraction: number;
   /** Whole-model MACs including routers / the dense model's MACs. */
   compute_fraction: number;
   /** MACs actually executed. */
@@ -22,6 +26,10 @@ export interface ComputeStats {
   ffn_macs: number;
   /** FFN MACs of the dense model on the same tokens. */
   dense_ffn_macs: number;
+  /** Executed MACs of converted attention projections (0 when none are converted). */
+  attention_macs: number;
+  /** MACs the dense projections that were converted spend on the same tokens. */
+  dense_attention_macs: number;
   /** Per converted layer: executed (token, expert) pairs and that layer's FFN fraction. */
   layers?: { executed_pairs: number; ffn_fraction: number }[];
 }
@@ -36,8 +44,12 @@ export class MacTally {
   ffn = 0;
   /** Router MACs (zero for dense models). */
   router = 0;
-  /** Everything else, the same in dense and converted models. */
+  /** Everything else the dense model computes, including attention projections even when converted. */
   other = 0;
+  /** Dense MACs of converted attention projections (already inside `other`). */
+  denseAttn = 0;
+  /** Executed MACs of converted attention projections (replacing `denseAttn`). */
+  attn = 0;
   /** Executed pairs per converted layer. */
   pairs: number[] | null = null;
   /** (token, expert) pairs a dense run would execute per converted layer. */
@@ -52,15 +64,18 @@ export class MacTally {
   /** The stats record for this call. */
   toStats(): ComputeStats {
     const dense = this.denseFfn + this.other;
-    const macs = this.ffn + this.router + this.other;
+    const macs = this.ffn + this.router + this.other - this.denseAttn + this.attn;
     const s: ComputeStats = {
       tokens: this.tokens,
       ffn_fraction: this.denseFfn > 0 ? this.ffn / this.denseFfn : 1,
+      attention_fraction: this.denseAttn > 0 ? this.attn / this.denseAttn : 1,
       compute_fraction: dense > 0 ? macs / dense : 1,
       macs,
       dense_macs: dense,
       ffn_macs: this.ffn,
       dense_ffn_macs: this.denseFfn,
+      attention_macs: this.attn,
+      dense_attention_macs: this.denseAttn,
     };
     if (this.pairs && this.densePairs) {
       s.layers = this.pairs.map((p, i) => ({
@@ -94,14 +109,18 @@ export function mergeStats(list: ComputeStats[]): ComputeStats {
   const sum = (f: (x: ComputeStats) => number) => list.reduce((s, x) => s + f(x), 0);
   const macs = sum((x) => x.macs), dense = sum((x) => x.dense_macs);
   const ffn = sum((x) => x.ffn_macs), denseFfn = sum((x) => x.dense_ffn_macs);
+  const attn = sum((x) => x.attention_macs), denseAttn = sum((x) => x.dense_attention_macs);
   const out: ComputeStats = {
     tokens: sum((x) => x.tokens),
     ffn_fraction: denseFfn > 0 ? ffn / denseFfn : 1,
+    attention_fraction: denseAttn > 0 ? attn / denseAttn : 1,
     compute_fraction: dense > 0 ? macs / dense : 1,
     macs,
     dense_macs: dense,
     ffn_macs: ffn,
     dense_ffn_macs: denseFfn,
+    attention_macs: attn,
+    dense_attention_macs: denseAttn,
   };
   if (list.every((x) => x.layers)) {
     out.layers = list[0].layers!.map((_, i) => {

@@ -93,18 +93,22 @@ export function realTokenMask(b: CalibBatch): Uint8Array {
   }
 }
 
-/** Grows a Float32Array list into one array. */
-class Rows {
+/** Rows of a fixed width collected piecewise, then joined into one array. */
+export class Rows {
   #parts: Float32Array[] = [];
   #n = 0;
+  /** @param width Floats per row. */
   constructor(readonly width: number) {}
+  /** Appends whole rows. */
   push(a: Float32Array): void {
     this.#parts.push(a);
     this.#n += a.length / this.width;
   }
+  /** Rows so far. */
   get n(): number {
     return this.#n;
   }
+  /** All rows in one array [n, width]. */
   concat(): Float32Array {
     const out = new Float32Array(this.#n * this.width);
     let at = 0;

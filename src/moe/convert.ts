@@ -1,6 +1,8 @@
 /**
  * `convert()`: a dense model folder → a D2DMoE folder. Steps (D2DMoE §3–§5):
- * 1. split every FFN into E equal experts by balanced k-means on its neurons' input weights;
+ * 1. split every FFN into E equal experts by balanced k-means on its neurons' input weights; with
+ *    `attention`, also distil every attention projection into a ReLU MLP, split and route it
+ *    (`convert_attention.ts`);
  * 2. run calibration data through the model with every expert active (exactly the dense function),
  *    recording each token's FFN input and each expert's output norm;
  * 3. train one router per layer (MSE regression of those norms);
@@ -13,6 +15,7 @@ import { resolve } from "node:path";
 import type { DenseFfn } from "../model/layers.ts";
 import { loadModel } from "../model/load.ts";
 import type { Model } from "../model/model.ts";
+import { type ComputeStats, mergeStats } from "../model/stats.ts";
 import { InvalidInputError } from "../model/errors.ts";
 import type { Backend } from "../ops/backend.ts";
 import type { BackendChoice } from "../ops/select_backend.ts";
@@ -21,11 +24,17 @@ import type { ProgressCallback } from "../util/progress.ts";
 import { type CalibBatch, calibrationSet } from "./calib_data.ts";
 import { collectRouterData, runBatch } from "./calibrate.ts";
 import { type DenseFfnWeights, type ExpertWeights, resolveExperts, splitFfn } from "./expert_split.ts";
-import { type CalibrationRow, FORMAT_VERSION, type Manifest } from "./manifest.ts";
-import { MoeFfn } from "./moe_ffn.ts";
+import { type CalibrationRow, FORMAT_VERSION, type Manifest, type ManifestAttention } from "./manifest.ts";
+import {
+  convertAttention,
+  type ConvertedAttentionLayer,
+  projectionLayers,
+  PROJECTIONS,
+} from "./convert_attention.ts";
+import { type MoeFfn, uploadMoeLayer } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
-import { type RouterTrainOptions, type RouterWeights, trainRouter } from "./router_train.ts";
-import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts";
+import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
+import { fitRouter, type RouterDevice } from "./router_fit.ts";
 import { type ConvertedLayer, sourceChecksum, writeConverted } from "./write_converted.ts";
 
 /** Options of {@link convert}. */
@@ -57,11 +66,24 @@ export interface ConvertOptions {
   /** Smallest mean cosine to dense outputs for the default τ (encoders; default 0.99). */
   minCosine?: number;
   /** Where routers train: "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
-  routerDevice?: "auto" | "gpu" | "cpu";
+  routerDevice?: RouterDevice;
   /** Fix the default τ instead of choosing it from the calibration table (e.g. from a task evaluation). */
   defaultTau?: number;
   /** Extra provenance recorded in the manifest (e.g. the recipe of a cached default model). */
   provenance?: Record<string, unknown>;
+  /**
+   * Also convert every block's attention projections Q, K, V, O (D2DMoE §6): each is distilled into a
+   * d → h → d ReLU MLP costing what the projection cost, then split and routed like an FFN. BERT, GPT-2, ViT.
+   */
+  attention?: boolean;
+  /** Neurons per attention-projection expert (default 8). */
+  attentionExpertSize?: number;
+  /** Projection MLP MACs relative to the projection's (default 1). */
+  attentionFlopsFactor?: number;
+  /** L1 weight on the projection MLPs' hidden activations while distilling (default 0). */
+  attentionSparsity?: number;
+  /** Distillation epochs (default 20). */
+  distillEpochs?: number;
   /** Replace an existing destination. */
   overwrite?: boolean;
   /** Progress updates. */
@@ -80,6 +102,25 @@ export interface ConvertResult {
 export const DEFAULT_TAUS = [0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 
 const VERSION = "0.1.0";
+
+/** The manifest entry of a block's converted attention. */
+function manifestAttention(l: ConvertedAttentionLayer, routerWidth: number): ManifestAttention {
+  const x = l.q.experts;
+  return {
+    hidden: x.experts * x.size,
+    experts: x.experts,
+    expert_size: x.size,
+    router_width: routerWidth,
+    projections: Object.fromEntries(PROJECTIONS.map((p) => [p, {
+      distill_val_error: l[p].distill.valError,
+      distill_init_error: l[p].distill.initValError,
+      active_fraction: l[p].distill.activeFraction,
+      router_val_loss: l[p].routerValLoss,
+      router_val_baseline: l[p].routerValBaseline,
+      kmeans_cost: l[p].kmeansCost,
+    }])),
+  };
+}
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0, aa = 0, bb = 0;
@@ -105,21 +146,16 @@ function uploadLayer(
   act: DenseFfn["act"],
   keep: Tensor[],
 ): MoeFfn {
-  const d = r.d, E = x.experts, s = x.size;
-  const up = (a: Float32Array, shape: number[]) => {
+  return uploadMoeLayer(be, x, r, act, keeper(be, keep));
+}
+
+/** An upload function that records what it uploads in `keep`. */
+function keeper(be: Backend, keep: Tensor[]) {
+  return (a: Float32Array, shape: number[]) => {
     const t = be.upload(a, shape);
     keep.push(t);
     return t;
   };
-  const t = {
-    r1: up(r.w1, [d, r.width]),
-    r2: up(r.w2, [r.width, E]),
-    w1: up(x.w1, [E * d, s]),
-    b1: up(x.b1, [E * s]),
-    w2: up(x.w2, [E * s, d]),
-    b2: up(x.b2, [d]),
-  };
-  return new MoeFfn(t, { d, experts: E, size: s, width: r.width }, act, be.info.maxTensorBytes);
 }
 
 /** A router whose scores are all zero: every expert runs (the dense function). */
@@ -129,24 +165,23 @@ function zeroRouter(d: number, experts: number): RouterWeights {
 
 /** Quality at one τ over held-out batches: perplexity (lm) or mean cosine to the dense outputs. */
 async function measure(model: Model, batches: CalibBatch[], tau: number, dense: Float32Array[][] | null) {
-  let nll = 0, tokens = 0, cos = 0, n = 0, ffnMacs = 0, denseFfn = 0, macs = 0, denseMacs = 0;
-  const outputs: Float32Array[][] = [];
+  let nll = 0, tokens = 0, cos = 0, n = 0;
+  const outputs: Float32Array[][] = [], stats: ComputeStats[] = [];
   for (const [i, b] of batches.entries()) {
     const r = await runBatch(model, b, { tau });
     nll += r.nll;
     tokens += r.tokens;
     outputs.push(r.outputs);
     if (dense) r.outputs.forEach((o, j) => (cos += cosine(o, dense[i][j]), n++));
-    ffnMacs += r.stats.ffn_macs;
-    denseFfn += r.stats.dense_ffn_macs;
-    macs += r.stats.macs;
-    denseMacs += r.stats.dense_macs;
+    stats.push(r.stats);
   }
+  const s = mergeStats(stats);
   return {
     perplexity: tokens ? Math.exp(nll / tokens) : NaN,
     cosine: n ? cos / n : NaN,
-    ffnFraction: denseFfn ? ffnMacs / denseFfn : 1,
-    computeFraction: denseMacs ? macs / denseMacs : 1,
+    ffnFraction: s.ffn_fraction,
+    attentionFraction: s.dense_attention_macs > 0 ? s.attention_fraction : undefined,
+    computeFraction: s.compute_fraction,
     outputs,
   };
 }
@@ -181,6 +216,12 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   }
   const cfg = model.config;
   const be = model.backend;
+  if (opts.attention && cfg.family === "use") {
+    throw new InvalidInputError(
+      "attention",
+      "attention projections can be converted for BERT, GPT-2 and ViT, not USE",
+    );
+  }
   const E = resolveExperts(cfg.ffn, { experts: opts.experts, expertSize: opts.expertSize });
   const dense = model.ffnLayers as DenseFfn[];
   const act = dense[0].act;
@@ -209,6 +250,29 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   const heldBatches = nHeld ? set.batches.slice(set.batches.length - nHeld) : set.batches;
   const keep: Tensor[] = [];
   const d = cfg.hidden;
+  // The dense model's held-out outputs: the reference every τ is measured against.
+  const denseRef = await measure(model, heldBatches, 0, null);
+
+  // 1b. Attention projections (optional): distilled from the dense model, then installed so the FFN
+  // calibration below sees the inputs the converted model will produce (every expert runs at τ = 0).
+  const attnWidth = width;
+  const attention = opts.attention
+    ? await convertAttention(model, trainBatches, {
+      expertSize: opts.attentionExpertSize,
+      flopsFactor: opts.attentionFlopsFactor,
+      sparsity: opts.attentionSparsity,
+      epochs: opts.distillEpochs,
+      routerWidth: attnWidth,
+      routerEpochs: opts.routerEpochs ?? 20,
+      routerLr: opts.routerLr ?? 3e-3,
+      routerDevice: opts.routerDevice,
+      seed,
+      onProgress: progress,
+    })
+    : null;
+  if (attention) {
+    model.setAttentionProjections(attention.map((l) => projectionLayers(be, l, keeper(be, keep))));
+  }
   const calibLayers = split.map((s) => uploadLayer(be, s.weights, zeroRouter(d, E), act, keep));
   const info = {
     formatVersion: FORMAT_VERSION,
@@ -245,14 +309,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
           detail: `epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
         }),
     };
-    // A software adapter (llvmpipe) trains slower than the CPU trainer: "auto" uses the GPU only when it is real.
-    const where = opts.routerDevice ?? "auto";
-    const onGpu = be.info.kind === "gpu" && (where === "gpu" || (where === "auto" && !be.info.fallback)) &&
-      routerTrainingFits(be, l.n, d, E);
-    routerDevices.add(onGpu ? "gpu" : "cpu");
-    const r = onGpu
-      ? await trainRouterOnBackend(be, l.x, l.y, l.n, d, E, ropts)
-      : trainRouter(l.x, l.y, l.n, d, E, ropts);
+    const r = await fitRouter(be, l.x, l.y, l.n, d, E, ropts, opts.routerDevice);
+    routerDevices.add(r.device);
     routers.push(r);
   }
 
@@ -261,20 +319,16 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   model.replaceFfns(layers, new MoeRouting(info));
   const lm = cfg.family === "gpt2";
   const calibration: CalibrationRow[] = [];
-  let denseOut: Float32Array[][] | null = null;
-  let base = NaN;
+  const denseOut = denseRef.outputs, base = lm ? denseRef.perplexity : 1;
   for (const [i, tau] of taus.entries()) {
     progress({ step: "τ calibration", done: i, total: taus.length, detail: `τ=${tau}` });
     const m = await measure(model, heldBatches, tau, denseOut);
-    if (tau === 0) {
-      denseOut = m.outputs;
-      base = lm ? m.perplexity : 1;
-    }
     calibration.push({
       tau,
       ffn_fraction: m.ffnFraction,
+      ...(m.attentionFraction !== undefined && { attention_fraction: m.attentionFraction }),
       compute_fraction: m.computeFraction,
-      quality: lm ? m.perplexity : (tau === 0 ? 1 : m.cosine),
+      quality: lm ? m.perplexity : m.cosine,
     });
   }
   progress({ step: "τ calibration", done: taus.length, total: taus.length });
@@ -296,6 +350,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
       router_val_loss: routers[i].valLoss,
       router_val_baseline: routers[i].valBaselineLoss,
       kmeans_cost: s.report.cost,
+      ...(attention && { attention: manifestAttention(attention[i], attnWidth) }),
     })),
     default_tau: defaultTau,
     default_tau_rule: opts.defaultTau !== undefined
@@ -331,11 +386,25 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
         loss: "MSE",
         device: [...routerDevices].join("+"),
       },
+      ...(attention && {
+        attention: {
+          expert_size: attention[0].q.experts.size,
+          flops_factor: opts.attentionFlopsFactor ?? 1,
+          sparsity: opts.attentionSparsity ?? 0,
+          distill_epochs: opts.distillEpochs ?? 20,
+          distillation:
+            "MSE to the dense projection's outputs on its calibration inputs (teacher forcing), " +
+            "Adam with cosine decay, from the rank-⌊h/2⌋ ReLU-pair initialisation",
+          router_device: [...new Set(attention.flatMap((l) => PROJECTIONS.map((p) => l[p].routerDevice)))]
+            .join("+"),
+        },
+      }),
     },
   };
   const converted: ConvertedLayer[] = split.map((s, i) => ({
     experts: s.weights,
     router: routers[i].router,
+    ...(attention && { attention: attention[i] }),
   }));
   progress({ step: "writing", done: 0, total: 1 });
   await writeConverted(model.dir, opts.out, cfg, converted, manifest, opts.overwrite ?? false);

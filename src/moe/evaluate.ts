@@ -6,6 +6,7 @@
  */
 import { InvalidInputError } from "../model/errors.ts";
 import type { Model, RunOptions } from "../model/model.ts";
+import { type ComputeStats, mergeStats } from "../model/stats.ts";
 import type { ProgressCallback } from "../util/progress.ts";
 import type { LabelledTexts } from "./datasets.ts";
 import { probeAccuracy, type ProbeOptions } from "./linear_probe.ts";
@@ -24,8 +25,20 @@ export interface EvalRow {
   cosine?: number;
   /** Executed expert MACs / dense FFN MACs. */
   ffn_fraction: number;
+  /** Executed attention-expert MACs / dense projection MACs (models converted with `--attention`). */
+  attention_fraction?: number;
   /** Whole-model MACs / dense MACs. */
   compute_fraction: number;
+}
+
+/** The fractions of an evaluation row from the stats of every call it made. */
+function fractions(list: ComputeStats[]) {
+  const s = mergeStats(list);
+  return {
+    ffn_fraction: s.ffn_fraction,
+    ...(s.dense_attention_macs > 0 && { attention_fraction: s.attention_fraction }),
+    compute_fraction: s.compute_fraction,
+  };
 }
 
 /** Options of {@link evaluatePerplexity}. */
@@ -70,23 +83,20 @@ export async function evaluatePerplexity(
   const total = runs.length * windows.length;
   let done = 0;
   for (const run of runs) {
-    let nll = 0, tokens = 0, ffn = 0, denseFfn = 0, macs = 0, dense = 0;
+    let nll = 0, tokens = 0;
+    const stats: ComputeStats[] = [];
     for (const w of windows) {
       const r = await model.loss([w], run);
       nll += r.nll;
       tokens += r.tokens;
-      ffn += r.stats.ffn_macs;
-      denseFfn += r.stats.dense_ffn_macs;
-      macs += r.stats.macs;
-      dense += r.stats.dense_macs;
+      stats.push(r.stats);
       o.onProgress?.({ step: "evaluation", done: ++done, total, detail: label(run) });
     }
     rows.push({
       tau: run.tau ?? model.moe?.defaultTau ?? 0,
       ...(run.moeTopK !== undefined ? { topk: run.moeTopK } : {}),
       ppl: Math.exp(nll / tokens),
-      ffn_fraction: denseFfn ? ffn / denseFfn : 1,
-      compute_fraction: dense ? macs / dense : 1,
+      ...fractions(stats),
     });
   }
   return rows;
@@ -126,21 +136,18 @@ export async function evaluateProbe(
   let done = 0;
   let reference: Float32Array | null = null;
   const embedAll = async (run: RunOptions) => {
-    let dim = 0, ffn = 0, denseFfn = 0, macs = 0, dense = 0;
-    const parts: Float32Array[] = [];
+    let dim = 0;
+    const parts: Float32Array[] = [], stats: ComputeStats[] = [];
     for (let i = 0; i < n; i += bs) {
       const r = await model.embed(data.texts.slice(i, i + bs), run);
       dim = r.embeddings[0].length;
       parts.push(...r.embeddings);
-      ffn += r.stats.ffn_macs;
-      denseFfn += r.stats.dense_ffn_macs;
-      macs += r.stats.macs;
-      dense += r.stats.dense_macs;
+      stats.push(r.stats);
       o.onProgress?.({ step: "evaluation", done: ++done, total: steps, detail: label(run) });
     }
     const x = new Float32Array(n * dim);
     parts.forEach((p, i) => x.set(p, i * dim));
-    return { x, dim, ffn: denseFfn ? ffn / denseFfn : 1, compute: dense ? macs / dense : 1 };
+    return { x, dim, fractions: fractions(stats) };
   };
   // τ = 0 (the dense function) is the cosine reference, computed first.
   const ref = await embedAll({ tau: model.moe ? 0 : undefined });
@@ -165,8 +172,7 @@ export async function evaluateProbe(
       ...(run.moeTopK !== undefined ? { topk: run.moeTopK } : {}),
       accuracy: probeAccuracy(e.x, data.labels, e.dim, data.classes.length, o),
       cosine: cos / n,
-      ffn_fraction: e.ffn,
-      compute_fraction: e.compute,
+      ...e.fractions,
     });
   }
   return rows;

@@ -11,7 +11,9 @@ import { type ConvertedParts, registerConvertedLoader } from "../model/load.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
 import type { Uploader } from "../model/weight_loader.ts";
 import { EXPERTS_FILE, type Manifest, moeInfo, readManifest } from "./manifest.ts";
-import { MoeFfn } from "./moe_ffn.ts";
+import type { AttentionProjections } from "../model/layers.ts";
+import type { Activation } from "../ops/activation.ts";
+import { MoeFfn, type MoeSite } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 
 /** Tensor names of layer i in `d2dmoe.safetensors`. */
@@ -23,6 +25,17 @@ export const expertTensorNames = (i: number) => ({
   w2: `layers.${i}.experts.w2`,
   b2: `layers.${i}.experts.b2`,
   order: `layers.${i}.neuron_order`,
+});
+
+/** Tensor names of block i's converted attention projection `p` (q, k, v or o). */
+export const projectionTensorNames = (i: number, p: string) => ({
+  r1: `layers.${i}.attn.${p}.router.w1`,
+  r2: `layers.${i}.attn.${p}.router.w2`,
+  w1: `layers.${i}.attn.${p}.experts.w1`,
+  b1: `layers.${i}.attn.${p}.experts.b1`,
+  w2: `layers.${i}.attn.${p}.experts.w2`,
+  b2: `layers.${i}.attn.${p}.experts.b2`,
+  order: `layers.${i}.attn.${p}.neuron_order`,
 });
 
 /**
@@ -41,6 +54,9 @@ export function checkManifestFits(m: Manifest, cfg: ModelConfig, file: string): 
   }
   if (m.layers.length !== cfg.layers) {
     throw new ModelFormatError(file, `manifest has ${m.layers.length} layers, config.json ${cfg.layers}`);
+  }
+  if (cfg.family === "use" && m.layers.some((l) => l.attention)) {
+    throw new ModelFormatError(file, "converted attention projections are not supported for USE models");
   }
   m.layers.forEach((l, i) => {
     if (l.experts * l.expert_size !== cfg.ffn) {
@@ -69,8 +85,21 @@ async function loadLayer(
   i: number,
 ): Promise<MoeFfn> {
   const { experts: E, expert_size: s, router_width: w } = m.layers[i];
-  const d = cfg.hidden;
-  const n = expertTensorNames(i);
+  return await loadMoe(file, ld, expertTensorNames(i), cfg.hidden, E, s, w, cfg.activation, "ffn");
+}
+
+/** Reads one MoE layer's six tensors and uploads them. */
+async function loadMoe(
+  file: SafetensorsFile,
+  ld: Uploader,
+  n: ReturnType<typeof expertTensorNames>,
+  d: number,
+  E: number,
+  s: number,
+  w: number,
+  act: Activation,
+  site: MoeSite,
+): Promise<MoeFfn> {
   const get = async (name: string, shape: number[], upShape: number[]) =>
     ld.upload(await file.readF32(name, shape), upShape, name);
   const t = {
@@ -81,7 +110,32 @@ async function loadLayer(
     w2: await get(n.w2, [E, s, d], [E * s, d]),
     b2: await get(n.b2, [d], [d]),
   };
-  return new MoeFfn(t, { d, experts: E, size: s, width: w }, cfg.activation, ld.be.info.maxTensorBytes);
+  return new MoeFfn(t, { d, experts: E, size: s, width: w }, act, ld.be.info.maxTensorBytes, site);
+}
+
+/** Reads block i's converted attention projections (undefined when the block has none). */
+async function loadProjections(
+  file: SafetensorsFile,
+  ld: Uploader,
+  m: Manifest,
+  cfg: ModelConfig,
+  i: number,
+): Promise<AttentionProjections | undefined> {
+  const a = m.layers[i].attention;
+  if (!a) return undefined;
+  const one = (p: string) =>
+    loadMoe(
+      file,
+      ld,
+      projectionTensorNames(i, p),
+      cfg.hidden,
+      a.experts,
+      a.expert_size,
+      a.router_width,
+      "relu",
+      "attn",
+    );
+  return { q: await one("q"), k: await one("k"), v: await one("v"), o: await one("o") };
 }
 
 /**
@@ -112,6 +166,7 @@ export async function loadConverted(
   }
   return {
     ffn: (i) => loadLayer(file, ld, m, cfg, i),
+    attention: (i) => loadProjections(file, ld, m, cfg, i),
     routing: new MoeRouting(moeInfo(m)),
     close: () => file.close(),
   };

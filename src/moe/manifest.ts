@@ -29,6 +29,38 @@ export interface ManifestLayer {
   router_val_baseline?: number;
   /** k-means objective of the expert split. */
   kmeans_cost?: number;
+  /** The block's converted attention projections (`convert --attention`), when present. */
+  attention?: ManifestAttention;
+}
+
+/** How one attention projection was converted. */
+export interface ManifestProjection {
+  /** Held-out unexplained variance of the distilled MLP against the original projection. */
+  distill_val_error?: number;
+  /** The same before Adam (the rank-⌊h/2⌋ initialisation). */
+  distill_init_error?: number;
+  /** Mean fraction of active hidden units on held-out inputs. */
+  active_fraction?: number;
+  /** Router loss on held-out rows. */
+  router_val_loss?: number;
+  /** Mean-norm baseline of that loss. */
+  router_val_baseline?: number;
+  /** k-means objective of the expert split. */
+  kmeans_cost?: number;
+}
+
+/** A block's converted attention projections: four d → hidden → d ReLU MLPs split into experts. */
+export interface ManifestAttention {
+  /** MLP hidden width (= experts × expert_size). */
+  hidden: number;
+  /** Experts per projection. */
+  experts: number;
+  /** Neurons per expert. */
+  expert_size: number;
+  /** Router hidden width. */
+  router_width: number;
+  /** Per projection (q, k, v, o): distillation and router quality. */
+  projections?: Record<string, ManifestProjection>;
 }
 
 /** One row of the τ calibration table (measured on held-out calibration data). */
@@ -37,6 +69,8 @@ export interface CalibrationRow {
   tau: number;
   /** Executed expert MACs / dense FFN MACs. */
   ffn_fraction: number;
+  /** Executed attention-projection expert MACs / dense projection MACs (converted projections only). */
+  attention_fraction?: number;
   /** Whole-model MACs / dense MACs. */
   compute_fraction?: number;
   /** Quality at this τ: perplexity (language models) or mean cosine to dense outputs (encoders). */
@@ -71,6 +105,18 @@ function fail(file: string, problem: string): never {
 
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
+function checkAttention(a: unknown, at: string, file: string): void {
+  if (typeof a !== "object" || a === null || Array.isArray(a)) fail(file, `${at} must be an object`);
+  const r = a as Record<string, unknown>;
+  for (const k of ["hidden", "experts", "expert_size", "router_width"]) {
+    if (!isPosInt(r[k])) fail(file, `${at}.${k} must be a positive integer, got ${JSON.stringify(r[k])}`);
+  }
+  if ((r.experts as number) * (r.expert_size as number) !== r.hidden) {
+    fail(file, `${at}: ${r.experts} experts × ${r.expert_size} neurons ≠ hidden width ${r.hidden}`);
+  }
+  if ((r.router_width as number) > 256) fail(file, `${at}.router_width ${r.router_width} exceeds 256`);
+}
+
 /**
  * Validates a parsed manifest.
  * @param json Parsed JSON.
@@ -104,6 +150,7 @@ export function parseManifest(json: unknown, file: string): Manifest {
     if ((r.router_width as number) > 256) {
       fail(file, `layers[${i}].router_width ${r.router_width} exceeds 256`);
     }
+    if (r.attention !== undefined) checkAttention(r.attention, `layers[${i}].attention`, file);
   });
   if (typeof m.default_tau !== "number" || !(m.default_tau >= 0 && m.default_tau <= 1)) {
     fail(file, `"default_tau" must be a number in [0, 1], got ${JSON.stringify(m.default_tau)}`);
@@ -165,6 +212,11 @@ export function moeInfo(m: Manifest): MoeInfo {
   return {
     formatVersion: m.format_version,
     layers: m.layers.map((l) => ({ experts: l.experts, expertSize: l.expert_size })),
+    ...(m.layers.some((l) => l.attention) && {
+      attention: m.layers.map((l) =>
+        l.attention ? { experts: l.attention.experts, expertSize: l.attention.expert_size } : null
+      ),
+    }),
     routerWidth: m.layers[0].router_width,
     defaultTau: m.default_tau,
     calibration: m.calibration.map((c) => ({ tau: c.tau, ffn_fraction: c.ffn_fraction })),

@@ -12,6 +12,8 @@ import type { RoutingRule } from "../ops/moe_select_ref.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import type { FeedForward, LayerNormParams, PassContext } from "../model/layers.ts";
 import { TUNING } from "../ops/tuning.ts";
+import type { ExpertWeights } from "./expert_split.ts";
+import type { RouterWeights } from "./router_train.ts";
 
 /** One converted layer's tensors on a backend. */
 export interface MoeLayerTensors {
@@ -59,10 +61,15 @@ export interface LayerCapture {
   cap: number;
 }
 
+/** What a MoE layer replaces: a block's FFN or one of its attention projections. */
+export type MoeSite = "ffn" | "attn";
+
 /** Counter tensor of one layer call, with what is needed to turn counts into MACs. */
 export interface CounterRecord {
   /** u32 [E] executed tokens per expert. */
   counts: Tensor;
+  /** FFN or attention projection (they are accounted separately). */
+  site: MoeSite;
   /** Layer index. */
   layer: number;
   /** Tokens in the call. */
@@ -83,7 +90,10 @@ export interface MoePassState {
   capture?: (c: LayerCapture) => Tensor[];
 }
 
-/** A D2DMoE layer. */
+/**
+ * A D2DMoE layer: a converted FFN, or (site "attn") a converted attention projection, whose dense cost is the
+ * projection's d² MACs per token rather than its MLP's.
+ */
 export class MoeFfn implements FeedForward {
   readonly kind = "d2dmoe";
   readonly denseMacsPerToken: number;
@@ -97,32 +107,42 @@ export class MoeFfn implements FeedForward {
    * @param dims Sizes.
    * @param act Expert hidden activation.
    * @param maxTensorBytes Largest tensor a kernel may bind (from `BackendInfo`).
+   * @param site What the layer replaces (default "ffn").
    */
   constructor(
     readonly t: MoeLayerTensors,
     readonly dims: MoeDims,
     readonly act: Activation,
     maxTensorBytes: number,
+    readonly site: MoeSite = "ffn",
   ) {
     const { d, experts: E, size: s, width: w } = dims;
-    this.denseMacsPerToken = 2 * d * E * s;
+    this.denseMacsPerToken = site === "ffn" ? 2 * d * E * s : d * d;
     this.routerMacsPerToken = d * w + w * E;
     // The per-pair buffers hold E·cap rows of max(d, s) floats in the worst case (every expert selected).
     this.maxChunk = Math.max(1, Math.floor(Math.min(maxTensorBytes, 1 << 30) / (4 * E * Math.max(d, s))));
   }
 
-  forward(pass: PassContext, x: Tensor, residual: Tensor, ln?: LayerNormParams): Tensor {
+  forward(pass: PassContext, x: Tensor, residual: Tensor | undefined, ln?: LayerNormParams): Tensor {
     const st = pass.routing as MoePassState | undefined;
     if (!st) throw new Error("MoeFfn.forward: no routing state in the pass (internal error)");
     const be = pass.be;
     const T = x.shape[0];
-    pass.tally.denseFfn += T * this.denseMacsPerToken;
+    if (this.site === "ffn") pass.tally.denseFfn += T * this.denseMacsPerToken;
+    else pass.tally.denseAttn += T * this.denseMacsPerToken;
     pass.tally.router += T * this.routerMacsPerToken;
     if (T <= TUNING.moeDecode.maxTokens && !st.capture) {
       // Decode: router + selection, fused expert projections and merge (LayerNorm folded into the first).
       const { d, experts: E, size: s } = this.dims;
       const counts = be.alloc([E], "u32");
-      st.counters.push({ counts, layer: pass.layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
+      st.counters.push({
+        counts,
+        site: this.site,
+        layer: pass.layer,
+        tokens: T,
+        macsPerPair: 2 * d * s,
+        experts: E,
+      });
       return be.moeFfnDecode(x, residual, this.t, this.act, counts, st.rule, ln);
     }
     if (!ln) return this.#batched(be, st, pass.layer, x, residual, T);
@@ -132,7 +152,14 @@ export class MoeFfn implements FeedForward {
     return y;
   }
 
-  #batched(be: Backend, st: MoePassState, layer: number, x: Tensor, residual: Tensor, T: number): Tensor {
+  #batched(
+    be: Backend,
+    st: MoePassState,
+    layer: number,
+    x: Tensor,
+    residual: Tensor | undefined,
+    T: number,
+  ): Tensor {
     if (T <= this.maxChunk) return this.#chunk(be, st, layer, x, residual, T);
     // Huge batches: run token chunks so the per-pair buffers stay within the device's binding limit.
     const d = this.dims.d;
@@ -151,9 +178,9 @@ export class MoeFfn implements FeedForward {
           dstB: 0,
           dstT: d,
         });
-      const xc = be.alloc([n, d]), rc = be.alloc([n, d]);
+      const xc = be.alloc([n, d]), rc = residual ? be.alloc([n, d]) : undefined;
       rows(x, xc, t0, 0);
-      rows(residual, rc, t0, 0);
+      if (residual) rows(residual, rc!, t0, 0);
       const yc = this.#chunk(be, st, layer, xc, rc, n);
       rows(yc, y, 0, t0);
       be.release(xc, rc, yc);
@@ -161,11 +188,18 @@ export class MoeFfn implements FeedForward {
     return y;
   }
 
-  #chunk(be: Backend, st: MoePassState, layer: number, x: Tensor, residual: Tensor, T: number): Tensor {
+  #chunk(
+    be: Backend,
+    st: MoePassState,
+    layer: number,
+    x: Tensor,
+    residual: Tensor | undefined,
+    T: number,
+  ): Tensor {
     const { d, experts: E, size: s } = this.dims;
     const cap = T;
     const counts = be.alloc([E], "u32");
-    st.counters.push({ counts, layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
+    st.counters.push({ counts, site: this.site, layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
     const sel = be.moeRouteSelect(x, this.t.r1, this.t.r2, counts, 0, cap, st.rule);
     const h = be.moeExpertMatmul(x, sel.lists, counts, 0, this.t.w1, this.t.b1, {
       E,
@@ -184,8 +218,40 @@ export class MoeFfn implements FeedForward {
       act: "none",
     });
     const y = be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, T, E);
-    const kept = st.capture?.({ layer, x, pairOut, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
+    // Calibration captures FFN layers only (projection routers train on probed inputs).
+    const capture = this.site === "ffn" ? st.capture : undefined;
+    const kept = capture?.({ layer, x, pairOut, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
     be.release(...[sel.lists, sel.tokRows, sel.tokK, h, pairOut].filter((t) => !kept.includes(t)));
     return y;
   }
+}
+
+/**
+ * Uploads expert weights and a router as a MoE layer.
+ * @param be Backend.
+ * @param x Expert weights (expert-major).
+ * @param r Router.
+ * @param act Expert hidden activation.
+ * @param upload Uploads one weight (the caller decides who frees it).
+ * @param site What the layer replaces (default "ffn").
+ * @returns The layer.
+ */
+export function uploadMoeLayer(
+  be: Backend,
+  x: ExpertWeights,
+  r: RouterWeights,
+  act: Activation,
+  upload: (data: Float32Array, shape: number[]) => Tensor,
+  site: MoeSite = "ffn",
+): MoeFfn {
+  const d = r.d, E = x.experts, s = x.size;
+  const t = {
+    r1: upload(r.w1, [d, r.width]),
+    r2: upload(r.w2, [r.width, E]),
+    w1: upload(x.w1, [E * d, s]),
+    b1: upload(x.b1, [E * s]),
+    w2: upload(x.w2, [E * s, d]),
+    b2: upload(x.b2, [d]),
+  };
+  return new MoeFfn(t, { d, experts: E, size: s, width: r.width }, act, be.info.maxTensorBytes, site);
 }

@@ -21,7 +21,10 @@ export function routingRule(opts: RunOptions, info: MoeInfo): RoutingRule {
     throw new InvalidInputError("tau", "give either tau or moeTopK, not both");
   }
   if (opts.moeTopK !== undefined) {
-    const maxK = Math.min(...info.layers.map((l) => l.experts));
+    const maxK = Math.min(
+      ...info.layers.map((l) => l.experts),
+      ...(info.attention ?? []).map((l) => l?.experts ?? Infinity),
+    );
     if (!Number.isInteger(opts.moeTopK) || opts.moeTopK < 1 || opts.moeTopK > maxK) {
       throw new InvalidInputError("moeTopK", `must be an integer in [1, ${maxK}], got ${opts.moeTopK}`);
     }
@@ -66,6 +69,10 @@ export function counterPass(state: MoePassState, layers: number): RoutingPass {
       taken.forEach((rec, i) => {
         let pairs = 0;
         for (const c of counts[i]) pairs += c;
+        if (rec.site === "attn") {
+          tally.attn += pairs * rec.macsPerPair;
+          return;
+        }
         tally.ffn += pairs * rec.macsPerPair;
         tally.pairs![rec.layer] += pairs;
         tally.densePairs![rec.layer] += rec.tokens * rec.experts;

@@ -8,7 +8,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { encodeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import { readUseWeights } from "../model/use/load_use.ts";
 import { WeightStore } from "../model/weight_store.ts";
-import { expertTensorNames } from "./load_converted.ts";
+import { expertTensorNames, projectionTensorNames } from "./load_converted.ts";
 import { EXPERTS_FILE, type Manifest, MANIFEST_FILE } from "./manifest.ts";
 import type { RouterWeights } from "../moe/router_train.ts";
 import type { ExpertWeights } from "./expert_split.ts";
@@ -42,6 +42,8 @@ export interface ConvertedLayer {
   experts: ExpertWeights;
   /** Trained router. */
   router: RouterWeights;
+  /** Converted attention projections (q, k, v, o), when the block has them. */
+  attention?: Record<string, { experts: ExpertWeights; router: RouterWeights }>;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -74,8 +76,7 @@ async function baseTensors(src: string, cfg: ModelConfig): Promise<Record<string
 /** The experts file's tensors. */
 function expertTensors(layers: ConvertedLayer[], d: number): Record<string, TensorToWrite> {
   const out: Record<string, TensorToWrite> = {};
-  layers.forEach(({ experts: x, router: r }, i) => {
-    const n = expertTensorNames(i);
+  const put = (n: ReturnType<typeof expertTensorNames>, x: ExpertWeights, r: RouterWeights) => {
     const E = x.experts, s = x.size;
     out[n.r1] = { dtype: "F32", shape: [d, r.width], data: r.w1 };
     out[n.r2] = { dtype: "F32", shape: [r.width, E], data: r.w2 };
@@ -84,6 +85,12 @@ function expertTensors(layers: ConvertedLayer[], d: number): Record<string, Tens
     out[n.w2] = { dtype: "F32", shape: [E, s, d], data: x.w2 };
     out[n.b2] = { dtype: "F32", shape: [d], data: x.b2 };
     out[n.order] = { dtype: "I32", shape: [E * s], data: x.order };
+  };
+  layers.forEach(({ experts, router, attention }, i) => {
+    put(expertTensorNames(i), experts, router);
+    for (const [p, a] of Object.entries(attention ?? {})) {
+      put(projectionTensorNames(i, p), a.experts, a.router);
+    }
   });
   return out;
 }

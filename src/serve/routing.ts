@@ -24,6 +24,8 @@ export interface D2dReport {
   compute_budget?: number;
   /** Executed expert MACs / dense FFN MACs of the model call that served the request. */
   ffn_fraction: number;
+  /** Executed attention-projection expert MACs / dense projection MACs (present when projections are converted). */
+  attention_fraction?: number;
   /** Whole-model MACs (routers included) / dense MACs. */
   compute_fraction: number;
   /** Executed FFN fraction per converted layer. */
@@ -115,6 +117,7 @@ export function report(r: Routing, stats: ComputeStats, batchRequests?: number):
     compute_fraction: stats.compute_fraction,
   };
   if (r.computeBudget !== undefined) out.compute_budget = r.computeBudget;
+  if (stats.dense_attention_macs > 0) out.attention_fraction = stats.attention_fraction;
   if (stats.layers) out.layers = stats.layers.map((l) => l.ffn_fraction);
   if (batchRequests !== undefined) out.batch_requests = batchRequests;
   return out;

@@ -39,20 +39,23 @@ for (const [kind, be, routeMode] of runs) {
     ...gpuTestOptions,
     async fn() {
       TUNING.moeDecode.routeMode = routeMode;
-      // Decode-kernel shapes, then shapes that fall back to the batched kernels (s not a multiple of 4).
-      const cases: [number, number, number, number, number, RoutingRule, boolean][] = [
-        [1, 16, 8, 6, 8, { mode: "topk", k: 2 }, true],
-        [4, 20, 12, 5, 16, { mode: "dynk", tau: 0.4 }, false],
-        [2, 12, 6, 3, 6, { mode: "dynk", tau: 0.2 }, true],
+      // Decode-kernel shapes, then shapes that fall back to the batched kernels (s not a multiple of 4);
+      // the last two without a residual (converted attention projections Q, K, V).
+      const cases: [number, number, number, number, number, RoutingRule, boolean, boolean][] = [
+        [1, 16, 8, 6, 8, { mode: "topk", k: 2 }, true, true],
+        [4, 20, 12, 5, 16, { mode: "dynk", tau: 0.4 }, false, true],
+        [2, 12, 6, 3, 6, { mode: "dynk", tau: 0.2 }, true, true],
+        [1, 24, 8, 3, 8, { mode: "dynk", tau: 0.3 }, false, false],
+        [3, 12, 6, 3, 6, { mode: "dynk", tau: 0.1 }, true, false],
       ];
       let seed = 10;
-      for (const [T, d, w, E, s, rule, withLn] of cases) {
+      for (const [T, d, w, E, s, rule, withLn, withRes] of cases) {
         const { host, t } = layer(be!, d, w, E, s, seed);
         seed += 10;
         const x = randomF32(T * d, seed++), res = randomF32(T * d, seed++);
         const gamma = randomF32(d, seed++), beta = randomF32(d, seed++);
         const ln = withLn ? { gamma, beta, eps: 1e-5 } : undefined;
-        const tx = be!.input(x, [T, d]), tr = be!.input(res, [T, d]);
+        const tx = be!.input(x, [T, d]), tr = withRes ? be!.input(res, [T, d]) : undefined;
         const tg = be!.input(gamma, [d]), tb = be!.input(beta, [d]);
         const counts = be!.alloc([E], "u32");
         const y = be!.moeFfnDecode(
@@ -65,8 +68,8 @@ for (const [kind, be, routeMode] of runs) {
           withLn ? { gamma: tg, beta: tb, eps: 1e-5 } : undefined,
         );
         const [gy, gc] = await be!.read([y, counts]);
-        const want = moeFfnDecodeRef(x, res, host, { T, d, w, E, s }, "relu", rule, ln);
-        const what = `${kind} T ${T} d ${d} E ${E} s ${s}`;
+        const want = moeFfnDecodeRef(x, withRes ? res : undefined, host, { T, d, w, E, s }, "relu", rule, ln);
+        const what = `${kind} T ${T} d ${d} E ${E} s ${s}${withRes ? "" : " no residual"}`;
         assert.deepEqual(Array.from(gc), Array.from(want.counts), `${what} counts`);
         assertClose(gy, want.y, { atol: 1e-4, rtol: 1e-4 }, what);
         be!.release(tx, tr, tg, tb, counts, y, ...Object.values(t));

@@ -129,6 +129,9 @@ Deno.test("expert fraction per layer from converted-model stats", async () => {
     dense_macs: 2,
     ffn_macs: 1,
     dense_ffn_macs: 2,
+    attention_fraction: 1,
+    attention_macs: 0,
+    dense_attention_macs: 0,
     layers: [
       { executed_pairs: 8, ffn_fraction: 0.5 },
       { executed_pairs: 4, ffn_fraction: 0.25 },

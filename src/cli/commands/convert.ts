@@ -28,6 +28,13 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
       --router-epochs N   router training epochs (default 20)
       --router-lr LR      router learning rate (default 0.003)
       --taus LIST         τ grid of the calibration table (default 0,0.02,0.05,0.1,...,1)
+      --attention         also convert every attention projection (Q, K, V, O; BERT, GPT-2, ViT): each
+                          is distilled into a d → h → d ReLU MLP with the projection's cost
+                          (h = round((d² + d)/(2d + 1))), split into experts and routed like an FFN
+      --attention-expert-size S  neurons per projection expert (default 8; h is rounded to a multiple)
+      --attention-flops-factor F projection MLP cost relative to the projection (default 1)
+      --attention-sparsity L     L1 weight on the MLPs' hidden activations while distilling (default 0)
+      --distill-epochs N  distillation epochs per projection (default 20)
       --overwrite         replace an existing --out folder
       --json              print the manifest as JSON
       --backend B         auto | gpu | dawn | webgpu | cpu`;
@@ -50,6 +57,11 @@ export async function convertCommand(args: string[]): Promise<number> {
     "router-epochs": { type: "string" },
     "router-lr": { type: "string" },
     taus: { type: "string" },
+    attention: { type: "boolean" },
+    "attention-expert-size": { type: "string" },
+    "attention-flops-factor": { type: "string" },
+    "attention-sparsity": { type: "string" },
+    "distill-epochs": { type: "string" },
     overwrite: { type: "boolean" },
     json: { type: "boolean" },
     backend: { type: "string" },
@@ -77,6 +89,11 @@ export async function convertCommand(args: string[]): Promise<number> {
       routerEpochs: o.num("router-epochs", 1, 10000, true),
       routerLr: o.num("router-lr", 1e-7, 10),
       taus: o.nums("taus", 0, 1),
+      attention: o.flag("attention"),
+      attentionExpertSize: o.num("attention-expert-size", 1, 1 << 16, true),
+      attentionFlopsFactor: o.num("attention-flops-factor", 0.01, 16),
+      attentionSparsity: o.num("attention-sparsity", 0, 1e6),
+      distillEpochs: o.num("distill-epochs", 0, 10000, true),
       overwrite: o.flag("overwrite"),
       backend: backendOption(o),
       onProgress: terminalProgress(),
@@ -91,12 +108,25 @@ export async function convertCommand(args: string[]): Promise<number> {
   note(
     `wrote ${dest}: ${manifest.layers.length} layers × ${l.experts} experts of ${l.expert_size} neurons, router width ${l.router_width}`,
   );
+  const a = l.attention;
+  if (a) {
+    const errs = manifest.layers.flatMap((x) =>
+      Object.entries(x.attention?.projections ?? {}).map(([p, v]) =>
+        `${p} ${v.distill_val_error?.toFixed(3)}`
+      )
+    );
+    note(
+      `attention: Q, K, V, O → ${a.experts} experts of ${a.expert_size} neurons each (h = ${a.hidden}); ` +
+        `held-out distillation error (unexplained variance) per layer: ${errs.join(", ")}`,
+    );
+  }
   const metric = manifest.quality_metric === "perplexity" ? "perplexity" : "cosine to dense";
   out(table(
-    ["tau", "ffn_fraction", "compute_fraction", metric],
+    ["tau", "ffn_fraction", ...(a ? ["attention_fraction"] : []), "compute_fraction", metric],
     manifest.calibration.map((c) => [
       c.tau.toFixed(2),
       c.ffn_fraction.toFixed(3),
+      ...(a ? [(c.attention_fraction ?? NaN).toFixed(3)] : []),
       (c.compute_fraction ?? NaN).toFixed(3),
       (c.quality ?? NaN).toFixed(4),
     ]),

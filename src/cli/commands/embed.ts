@@ -74,8 +74,11 @@ export async function embedCommand(args: string[]): Promise<number> {
       }`,
     );
   });
+  const attn = r.stats.dense_attention_macs > 0
+    ? ` attention_fraction=${r.stats.attention_fraction.toFixed(3)}`
+    : "";
   out(
-    `ffn_fraction=${r.stats.ffn_fraction.toFixed(3)} compute_fraction=${
+    `ffn_fraction=${r.stats.ffn_fraction.toFixed(3)}${attn} compute_fraction=${
       r.stats.compute_fraction.toFixed(3)
     } tokens=${r.stats.tokens}`,
   );

@@ -99,10 +99,14 @@ export async function evalCommand(args: string[]): Promise<number> {
   if (plot) await writePlot(plot, model.id, kind, source, rows);
   if (o.flag("json")) return outJson(rows), 0;
   const name = (r: EvalRow) => (r.topk !== undefined ? `top-${r.topk}` : r.tau.toFixed(3));
+  // Models converted with --attention also report their attention experts' fraction.
+  const attn = rows.some((r) => r.attention_fraction !== undefined);
+  const attnHead = attn ? ["attention_fraction"] : [];
+  const attnCell = (r: EvalRow) => (attn ? [(r.attention_fraction ?? 1).toFixed(3)] : []);
   if (kind === "lm") {
     const base = rows.find((r) => r.topk === undefined && r.tau === 0)?.ppl;
     out(table(
-      ["tau", "ppl", "vs dense", "ffn_fraction", "compute_fraction"],
+      ["tau", "ppl", "vs dense", "ffn_fraction", ...attnHead, "compute_fraction"],
       rows.map((
         r,
       ) => [
@@ -110,12 +114,13 @@ export async function evalCommand(args: string[]): Promise<number> {
         r.ppl!.toFixed(3),
         base ? `${((r.ppl! / base - 1) * 100).toFixed(2)}%` : "",
         r.ffn_fraction.toFixed(3),
+        ...attnCell(r),
         r.compute_fraction.toFixed(3),
       ]),
     ));
   } else {
     out(table(
-      ["tau", "accuracy", "cosine", "ffn_fraction", "compute_fraction"],
+      ["tau", "accuracy", "cosine", "ffn_fraction", ...attnHead, "compute_fraction"],
       rows.map((
         r,
       ) => [
@@ -123,6 +128,7 @@ export async function evalCommand(args: string[]): Promise<number> {
         (100 * r.accuracy!).toFixed(2) + "%",
         r.cosine!.toFixed(4),
         r.ffn_fraction.toFixed(3),
+        ...attnCell(r),
         r.compute_fraction.toFixed(3),
       ]),
     ));

@@ -1,0 +1,324 @@
+/**
+ * Distilling a linear projection y = x·W + b into a two-layer ReLU MLP d → h → d_out (D2DMoE §6), so
+ * the projection can then be split into experts and routed like an FFN.
+ *
+ * Initialisation: the best rank-r linear approximation of the projection on the calibration inputs
+ * (the top r = ⌊h/2⌋ principal directions V of the centred outputs), written with ReLU pairs:
+ * relu(z) − relu(−z) = z, so hidden units 2j and 2j+1 carry +z_j and −z_j with z = (x·W − μ)·V. The MLP
+ * starts as that rank-r approximation (exact when h ≥ 2·d_out), and Adam then fits it to the
+ * projection's outputs by MSE (teacher forcing: the original inputs, the original outputs), with an
+ * optional L1 penalty on the hidden activations that favours sparser experts. The paper trains from a
+ * random initialisation on a whole dataset; a few thousand calibration tokens are too few for that.
+ * @module
+ */
+import { matmulCpu } from "../ops/matmul_cpu.ts";
+import type { ProgressCallback } from "../util/progress.ts";
+import { Rng } from "../util/rng.ts";
+import type { DenseFfnWeights } from "./expert_split.ts";
+
+/**
+ * Hidden width of a projection MLP that costs what the projection cost, rounded to whole experts.
+ * @param d Projection width (d → d).
+ * @param expertSize Neurons per expert; the width is rounded to a multiple of it (at least one expert).
+ * @param flopsFactor MLP MACs relative to the projection's (the paper's 1.0).
+ * @returns round(f·(d² + d)/(2d + 1)) rounded to a multiple of `expertSize`.
+ */
+export function projectionHidden(d: number, expertSize: number, flopsFactor = 1): number {
+  const h = Math.round(flopsFactor * (d * d + d) / (2 * d + 1));
+  return Math.max(1, Math.round(h / expertSize)) * expertSize;
+}
+
+/** Options of {@link distillProjection}. */
+export interface DistillOptions {
+  /** Hidden width h. */
+  hidden: number;
+  /** Adam epochs over the training rows (default 20; 0 keeps the initialisation). */
+  epochs?: number;
+  /** Peak learning rate (default 1e-2, cosine decay). */
+  lr?: number;
+  /** Mini-batch rows (default 256). */
+  batch?: number;
+  /** Weight of the mean hidden activation (L1) in the loss (default 0). */
+  sparsity?: number;
+  /** Seed of the split, the shuffles and the spare units' init (default 0). */
+  seed?: number;
+  /** Fraction of rows held out to measure the error (default 0.1). */
+  heldOut?: number;
+  /** Progress updates. */
+  onProgress?: ProgressCallback;
+  /** Progress step name. */
+  label?: string;
+}
+
+/** A distilled projection and how well it reproduces the original. */
+export interface DistillResult {
+  /** The MLP as an FFN (w1 [d, h], b1 [h], w2 [h, d_out], b2 [d_out]). */
+  mlp: DenseFfnWeights;
+  /**
+   * Unexplained variance on held-out rows: Σ‖ŷ − y‖² / Σ‖y − ȳ‖² (0 is exact, 1 is no better than
+   * predicting the mean output).
+   */
+  valError: number;
+  /** The same measure right after the initialisation (before Adam). */
+  initValError: number;
+  /** The same measure on the training rows. */
+  trainError: number;
+  /** Mean fraction of hidden units that are positive on held-out rows. */
+  activeFraction: number;
+}
+
+/** Rows `idx` of x [n, c] → [idx.length, c]. */
+function gather(x: Float32Array, c: number, idx: Int32Array | number[], from = 0, to = idx.length) {
+  const out = new Float32Array((to - from) * c);
+  for (let i = from; i < to; i++) out.set(x.subarray(idx[i] * c, idx[i] * c + c), (i - from) * c);
+  return out;
+}
+
+/** [r, c] → [c, r]. */
+function transpose(a: Float32Array, r: number, c: number): Float32Array {
+  const t = new Float32Array(a.length);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = a[i * c + j];
+  return t;
+}
+
+/** Orthonormalises the columns of q [n, r] in place (modified Gram–Schmidt). */
+function orthonormalise(q: Float64Array, n: number, r: number, rng: Rng): void {
+  for (let j = 0; j < r; j++) {
+    for (let k = 0; k < j; k++) {
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += q[i * r + j] * q[i * r + k];
+      for (let i = 0; i < n; i++) q[i * r + j] -= dot * q[i * r + k];
+    }
+    let norm = 0;
+    for (let i = 0; i < n; i++) norm += q[i * r + j] ** 2;
+    norm = Math.sqrt(norm);
+    if (norm < 1e-12) {
+      // A direction the matrix annihilates: any unit vector orthogonal to the others will do.
+      for (let i = 0; i < n; i++) q[i * r + j] = rng.normal();
+      j--;
+      continue;
+    }
+    for (let i = 0; i < n; i++) q[i * r + j] /= norm;
+  }
+}
+
+/**
+ * Top-r eigenvectors of a symmetric positive semi-definite m [n, n] by orthogonal iteration.
+ * @returns V [n, r] with orthonormal columns.
+ */
+export function topEigenvectors(
+  m: Float64Array,
+  n: number,
+  r: number,
+  seed = 0,
+  iterations = 60,
+): Float64Array {
+  const rng = new Rng(seed);
+  let q = new Float64Array(n * r);
+  for (let i = 0; i < q.length; i++) q[i] = rng.normal();
+  orthonormalise(q, n, r, rng);
+  for (let it = 0; it < iterations; it++) {
+    const z = new Float64Array(n * r);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < n; k++) {
+        const mik = m[i * n + k];
+        if (mik === 0) continue;
+        for (let j = 0; j < r; j++) z[i * r + j] += mik * q[k * r + j];
+      }
+    }
+    orthonormalise(z, n, r, rng);
+    q = z;
+  }
+  return q;
+}
+
+/** Unexplained variance of `pred` against `y` [rows, c]. */
+function unexplained(pred: Float32Array, y: Float32Array, c: number): number {
+  const rows = y.length / c;
+  const mean = new Float64Array(c);
+  for (let i = 0; i < y.length; i++) mean[i % c] += y[i] / rows;
+  let err = 0, vari = 0;
+  for (let i = 0; i < y.length; i++) {
+    err += (pred[i] - y[i]) ** 2;
+    vari += (y[i] - mean[i % c]) ** 2;
+  }
+  return vari > 0 ? err / vari : err > 0 ? Infinity : 0;
+}
+
+/** The MLP's forward pass: hidden activations and outputs. */
+export function mlpForward(f: DenseFfnWeights, x: Float32Array, rows: number) {
+  const h = matmulCpu(x, f.w1, rows, f.d, f.dff, { act: "relu" }, f.b1);
+  const out = f.w2.length / f.dff;
+  return { hidden: h, y: matmulCpu(h, f.w2, rows, f.dff, out, {}, f.b2) };
+}
+
+/** The ReLU-pair initialisation described in the module comment. */
+function pairInit(
+  x: Float32Array,
+  n: number,
+  d: number,
+  w: Float32Array,
+  b: Float32Array,
+  dOut: number,
+  h: number,
+  seed: number,
+): DenseFfnWeights {
+  const y = matmulCpu(x, w, n, d, dOut);
+  const mu = new Float64Array(dOut);
+  for (let i = 0; i < y.length; i++) mu[i % dOut] += y[i] / n;
+  // Covariance of the outputs (float64: sums over many rows).
+  const cov = new Float64Array(dOut * dOut);
+  const row = new Float64Array(dOut);
+  for (let t = 0; t < n; t++) {
+    for (let j = 0; j < dOut; j++) row[j] = y[t * dOut + j] - mu[j];
+    for (let i = 0; i < dOut; i++) {
+      const ri = row[i];
+      if (ri === 0) continue;
+      for (let j = i; j < dOut; j++) cov[i * dOut + j] += ri * row[j];
+    }
+  }
+  for (let i = 0; i < dOut; i++) for (let j = 0; j < i; j++) cov[i * dOut + j] = cov[j * dOut + i];
+  const r = Math.min(Math.floor(h / 2), dOut);
+  const v = topEigenvectors(cov, dOut, r, seed);
+  const w1 = new Float32Array(d * h), b1 = new Float32Array(h), w2 = new Float32Array(h * dOut);
+  for (let j = 0; j < r; j++) {
+    // z_j = x·(W·v_j) − μ·v_j; units 2j, 2j+1 carry ±z_j; their output rows are ±v_j.
+    let c = 0;
+    for (let o = 0; o < dOut; o++) c += mu[o] * v[o * r + j];
+    for (let i = 0; i < d; i++) {
+      let a = 0;
+      for (let o = 0; o < dOut; o++) a += w[i * dOut + o] * v[o * r + j];
+      w1[i * h + 2 * j] = a;
+      w1[i * h + 2 * j + 1] = -a;
+    }
+    b1[2 * j] = -c;
+    b1[2 * j + 1] = c;
+    for (let o = 0; o < dOut; o++) {
+      w2[2 * j * dOut + o] = v[o * r + j];
+      w2[(2 * j + 1) * dOut + o] = -v[o * r + j];
+    }
+  }
+  // Spare units (odd h, or h > 2·d_out): small random inputs, zero outputs, so Adam can recruit them.
+  const rng = new Rng(seed + 1);
+  for (let u = 2 * r; u < h; u++) for (let i = 0; i < d; i++) w1[i * h + u] = rng.normal() / Math.sqrt(d);
+  const b2 = Float32Array.from(mu, (m, o) => m + b[o]);
+  return { w1, b1, w2, b2, d, dff: h };
+}
+
+/** Adam state of one parameter. */
+class AdamSlot {
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  constructor(readonly p: Float32Array) {
+    this.m = new Float32Array(p.length);
+    this.v = new Float32Array(p.length);
+  }
+  step(g: Float32Array, lr: number, t: number): void {
+    const b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
+    for (let i = 0; i < g.length; i++) {
+      this.m[i] = b1 * this.m[i] + (1 - b1) * g[i];
+      this.v[i] = b2 * this.v[i] + (1 - b2) * g[i] * g[i];
+      this.p[i] -= lr * (this.m[i] / c1) / (Math.sqrt(this.v[i] / c2) + eps);
+    }
+  }
+}
+
+/** Column sums of a [rows, c]. */
+function colSum(a: Float32Array, c: number): Float32Array {
+  const s = new Float32Array(c);
+  for (let i = 0; i < a.length; i++) s[i % c] += a[i];
+  return s;
+}
+
+/**
+ * Distils y = x·W + b into a ReLU MLP (see the module comment).
+ * @param x Calibration inputs [n, d].
+ * @param n Rows (at least 2).
+ * @param w Projection [d, d_out].
+ * @param b Bias [d_out].
+ * @param opts Hidden width and training options.
+ * @returns The MLP and its errors.
+ * @throws {RangeError} On fewer than 2 rows or a non-positive hidden width.
+ */
+export function distillProjection(
+  x: Float32Array,
+  n: number,
+  w: Float32Array,
+  b: Float32Array,
+  opts: DistillOptions,
+): DistillResult {
+  const d = x.length / n, dOut = w.length / d, h = opts.hidden;
+  if (n < 2) throw new RangeError(`distillation needs at least 2 calibration rows, got ${n}`);
+  if (!Number.isInteger(h) || h < 1) {
+    throw new RangeError(`hidden width must be a positive integer, got ${h}`);
+  }
+  const seed = opts.seed ?? 0;
+  const rng = new Rng(seed);
+  const perm = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  const nVal = Math.max(1, Math.min(n - 1, Math.round(n * (opts.heldOut ?? 0.1))));
+  const nTrain = n - nVal;
+  const xTrain = gather(x, d, perm, 0, nTrain), xVal = gather(x, d, perm, nTrain, n);
+  const target = (xs: Float32Array, rows: number) => matmulCpu(xs, w, rows, d, dOut, {}, b);
+  const yTrain = target(xTrain, nTrain), yVal = target(xVal, nVal);
+
+  const mlp = pairInit(xTrain, nTrain, d, w, b, dOut, h, seed);
+  const initValError = unexplained(mlpForward(mlp, xVal, nVal).y, yVal, dOut);
+  const init = [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((p) => p.slice());
+
+  const epochs = opts.epochs ?? 20, batch = Math.min(opts.batch ?? 256, nTrain), lambda = opts.sparsity ?? 0;
+  const steps = epochs * Math.ceil(nTrain / batch);
+  const slots = [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((p) => new AdamSlot(p));
+  const order = Int32Array.from({ length: nTrain }, (_, i) => i);
+  let step = 0;
+  for (let ep = 0; ep < epochs; ep++) {
+    for (let i = nTrain - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (let s0 = 0; s0 < nTrain; s0 += batch) {
+      const B = Math.min(batch, nTrain - s0);
+      const xb = gather(xTrain, d, order, s0, s0 + B), yb = gather(yTrain, dOut, order, s0, s0 + B);
+      const { hidden, y } = mlpForward(mlp, xb, B);
+      // d(mean squared error)/dŷ.
+      const g = new Float32Array(y.length);
+      const scale = 2 / (B * dOut);
+      for (let i = 0; i < g.length; i++) g[i] = scale * (y[i] - yb[i]);
+      const gW2 = matmulCpu(transpose(hidden, B, h), g, h, B, dOut);
+      const gB2 = colSum(g, dOut);
+      const gH = matmulCpu(g, mlp.w2, B, dOut, h, { transB: true });
+      const l1 = lambda / (B * h);
+      for (let i = 0; i < gH.length; i++) gH[i] = hidden[i] > 0 ? gH[i] + l1 : 0;
+      const gW1 = matmulCpu(transpose(xb, B, d), gH, d, B, h);
+      const gB1 = colSum(gH, h);
+      step++;
+      const lr = (opts.lr ?? 1e-2) * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / steps));
+      [gW1, gB1, gW2, gB2].forEach((gr, k) => slots[k].step(gr, lr, step));
+      opts.onProgress?.({
+        step: opts.label ?? "distillation",
+        done: step,
+        total: steps,
+        detail: `epoch ${ep + 1}/${epochs}`,
+      });
+    }
+  }
+  let val = mlpForward(mlp, xVal, nVal);
+  if (unexplained(val.y, yVal, dOut) > initValError) {
+    // Training overfitted the few calibration rows: keep the initialisation.
+    [mlp.w1, mlp.b1, mlp.w2, mlp.b2].forEach((p, k) => p.set(init[k]));
+    val = mlpForward(mlp, xVal, nVal);
+  }
+  let active = 0;
+  for (const v of val.hidden) if (v > 0) active++;
+  return {
+    mlp,
+    valError: unexplained(val.y, yVal, dOut),
+    initValError,
+    trainError: unexplained(mlpForward(mlp, xTrain, nTrain).y, yTrain, dOut),
+    activeFraction: active / val.hidden.length,
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Where a converted layer's router trains: on the GPU when the model runs on a hardware adapter (or the
+ * caller insists) and the samples fit one binding, else with the float64 CPU trainer. Shared by FFN and
+ * attention-projection conversion.
+ * @module
+ */
+import type { Backend } from "../ops/backend.ts";
+import { type RouterTrainOptions, type RouterTrainResult, trainRouter } from "./router_train.ts";
+import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts";
+
+/** "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
+export type RouterDevice = "auto" | "gpu" | "cpu";
+
+/**
+ * Trains one router where {@link RouterDevice} says.
+ * @param be The model's backend.
+ * @param x Router inputs [n, d].
+ * @param y Expert output norms [n, E].
+ * @param n Rows.
+ * @param d Input width.
+ * @param experts E.
+ * @param opts Training options.
+ * @param where Device preference (default "auto").
+ * @returns The result and where it trained.
+ */
+export async function fitRouter(
+  be: Backend,
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  d: number,
+  experts: number,
+  opts: RouterTrainOptions,
+  where: RouterDevice = "auto",
+): Promise<RouterTrainResult & { device: "gpu" | "cpu" }> {
+  // A software adapter (llvmpipe) trains slower than the CPU trainer: "auto" uses the GPU only when it is real.
+  const onGpu = be.info.kind === "gpu" && (where === "gpu" || (where === "auto" && !be.info.fallback)) &&
+    routerTrainingFits(be, n, d, experts);
+  const r = onGpu
+    ? await trainRouterOnBackend(be, x, y, n, d, experts, opts)
+    : trainRouter(x, y, n, d, experts, opts);
+  return { ...r, device: onGpu ? "gpu" : "cpu" };
+}
