@@ -97,6 +97,78 @@ export function gpt2Tensors(s: NetShape, rng: Rng): HostTensors {
   return m;
 }
 
+/** Sizes of a random ViT. */
+export interface VitShape {
+  /** Blocks. */
+  layers: number;
+  /** Model width. */
+  hidden: number;
+  /** Attention heads. */
+  heads: number;
+  /** FFN width. */
+  ffn: number;
+  /** Image side in pixels. */
+  image: number;
+  /** Patch side in pixels. */
+  patch: number;
+  /** Classifier labels. */
+  labels: number;
+}
+
+/**
+ * ViTForImageClassification tensors with random weights (`vit.` prefix, as transformers saves them).
+ * @param s Sizes.
+ * @param rng Generator.
+ * @returns Tensors by name.
+ */
+export function vitTensors(s: VitShape, rng: Rng): HostTensors {
+  const m: HostTensors = new Map(), C = s.hidden, P = s.patch, T = (s.image / P) ** 2 + 1;
+  add(m, "vit.embeddings.cls_token", [1, 1, C], randomF32(C, rng, STD));
+  add(m, "vit.embeddings.position_embeddings", [1, T, C], randomF32(T * C, rng, STD));
+  add(
+    m,
+    "vit.embeddings.patch_embeddings.projection.weight",
+    [C, 3, P, P],
+    randomF32(C * 3 * P * P, rng, STD),
+  );
+  add(m, "vit.embeddings.patch_embeddings.projection.bias", [C], randomF32(C, rng, STD));
+  for (let i = 0; i < s.layers; i++) {
+    const p = `vit.encoder.layer.${i}`;
+    for (const q of ["query", "key", "value"]) linear(m, rng, `${p}.attention.attention.${q}`, C, C);
+    linear(m, rng, `${p}.attention.output.dense`, C, C);
+    norm(m, rng, `${p}.layernorm_before`, C);
+    linear(m, rng, `${p}.intermediate.dense`, C, s.ffn);
+    linear(m, rng, `${p}.output.dense`, s.ffn, C);
+    norm(m, rng, `${p}.layernorm_after`, C);
+  }
+  norm(m, rng, "vit.layernorm", C);
+  linear(m, rng, "classifier", C, s.labels);
+  return m;
+}
+
+/**
+ * A ViTForImageClassification config.json.
+ * @param s Sizes.
+ * @returns The JSON object.
+ */
+export function vitConfig(s: VitShape): Record<string, unknown> {
+  return {
+    architectures: ["ViTForImageClassification"],
+    model_type: "vit",
+    hidden_size: s.hidden,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    intermediate_size: s.ffn,
+    hidden_act: "gelu",
+    image_size: s.image,
+    patch_size: s.patch,
+    num_channels: 3,
+    layer_norm_eps: 1e-12,
+    qkv_bias: true,
+    id2label: Object.fromEntries(Array.from({ length: s.labels }, (_, i) => [String(i), `LABEL_${i}`])),
+  };
+}
+
 /**
  * A BertModel config.json.
  * @param s Sizes.

@@ -76,6 +76,8 @@ export interface ConvertOptions {
    * d → h → d ReLU MLP costing what the projection cost, then split and routed like an FFN. BERT, GPT-2, ViT.
    */
   attention?: boolean;
+  /** Router hidden width of the attention projections (default: `routerWidth`; at most 256). */
+  attentionRouterWidth?: number;
   /** Neurons per attention-projection expert (default 8). */
   attentionExpertSize?: number;
   /** Projection MLP MACs relative to the projection's (default 1). */
@@ -255,7 +257,10 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
 
   // 1b. Attention projections (optional): distilled from the dense model, then installed so the FFN
   // calibration below sees the inputs the converted model will produce (every expert runs at τ = 0).
-  const attnWidth = width;
+  const attnWidth = opts.attentionRouterWidth ?? width;
+  if (!Number.isInteger(attnWidth) || attnWidth < 1 || attnWidth > 256) {
+    throw new RangeError(`attention router width must be an integer in [1, 256], got ${attnWidth}`);
+  }
   const attention = opts.attention
     ? await convertAttention(model, trainBatches, {
       expertSize: opts.attentionExpertSize,

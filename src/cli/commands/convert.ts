@@ -33,6 +33,9 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
                           (h = round((d² + d)/(2d + 1))), split into experts and routed like an FFN
       --attention-expert-size S  neurons per projection expert (default 8; h is rounded to a multiple)
       --attention-flops-factor F projection MLP cost relative to the projection (default 1)
+      --attention-router-width W router width of the projections (default: --router-width); a
+                          router costs d·W + W·E MACs per token against the projection's d², so
+                          small models want a narrow one
       --attention-sparsity L     L1 weight on the MLPs' hidden activations while distilling (default 0)
       --distill-epochs N  distillation epochs per projection (default 20)
       --overwrite         replace an existing --out folder
@@ -60,6 +63,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     attention: { type: "boolean" },
     "attention-expert-size": { type: "string" },
     "attention-flops-factor": { type: "string" },
+    "attention-router-width": { type: "string" },
     "attention-sparsity": { type: "string" },
     "distill-epochs": { type: "string" },
     overwrite: { type: "boolean" },
@@ -92,6 +96,7 @@ export async function convertCommand(args: string[]): Promise<number> {
       attention: o.flag("attention"),
       attentionExpertSize: o.num("attention-expert-size", 1, 1 << 16, true),
       attentionFlopsFactor: o.num("attention-flops-factor", 0.01, 16),
+      attentionRouterWidth: o.num("attention-router-width", 1, 256, true),
       attentionSparsity: o.num("attention-sparsity", 0, 1e6),
       distillEpochs: o.num("distill-epochs", 0, 10000, true),
       overwrite: o.flag("overwrite"),
