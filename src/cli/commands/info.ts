@@ -83,6 +83,12 @@ export async function infoCommand(args: string[]): Promise<number> {
         moe.layers.map((l) => l.expertSize).join(",")
       }; router width ${moe.routerWidth}; default tau ${moe.defaultTau}`,
     );
+    const a = moe.attention?.find((l) => l !== null);
+    if (a) {
+      out(
+        `attention:    Q, K, V, O converted: ${a.experts} experts of ${a.expertSize} neurons each per projection`,
+      );
+    }
   } else {
     out(`d2dmoe:       not converted (dense FFNs)`);
   }
