@@ -29,7 +29,7 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const converted = new Map<string, Promise<string>>();
-function convertedFixture(name: "tiny-vit" | "tiny-gpt2-relu"): Promise<string> {
+function convertedFixture(name: "tiny-vit" | "tiny-gpt2-relu" | "tiny-bert-relu"): Promise<string> {
   if (!converted.has(name)) {
     const out = join(tmp, name);
     converted.set(
@@ -105,6 +105,21 @@ for (const [kind, be] of [["cpu", new CpuBackend()], ["gpu", gpu]] as [string, B
     },
   });
 }
+
+Deno.test("convert --attention (tiny-bert-relu): the same code serves BERT; τ = 0 stays close to dense", async () => {
+  const dir = await convertedFixture("tiny-bert-relu");
+  const inputs = JSON.parse(await Deno.readTextFile(`${fixture("tiny-bert-relu")}/inputs.json`));
+  const expected = JSON.parse(await Deno.readTextFile(`${fixture("tiny-bert-relu")}/expected.json`));
+  using model = await loadModel(dir, { backend: new CpuBackend() });
+  const r = await model.forward(inputs, { tau: 0 });
+  const want = flat(expected.last_hidden_state ?? expected.logits);
+  const got = r.last_hidden_state?.data ?? r.logits!.data;
+  const cos = cosine(got, want);
+  console.log(`tiny-bert-relu --attention τ = 0 output cosine to dense: ${cos.toFixed(5)}`);
+  assert.ok(cos > 0.95, `τ = 0 cosine ${cos}`);
+  const sparse = await model.forward(inputs, { tau: 1 });
+  assert.ok(sparse.stats.attention_fraction < 1);
+});
 
 Deno.test({
   name: "convert --attention: the WebGPU kernels give the CPU reference's logits at τ = 0.5",
