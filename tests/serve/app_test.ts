@@ -113,7 +113,7 @@ Deno.test("GET /metrics: Prometheus text with requests, latency, tokens, queue a
   }
 });
 
-Deno.test("expert fraction per layer from converted-model stats", async () => {
+Deno.test("expert fraction per layer (and of attention experts) from converted-model stats", async () => {
   const m = await model("bert");
   const moe = {
     formatVersion: 1,
@@ -129,9 +129,9 @@ Deno.test("expert fraction per layer from converted-model stats", async () => {
     dense_macs: 2,
     ffn_macs: 1,
     dense_ffn_macs: 2,
-    attention_fraction: 1,
-    attention_macs: 0,
-    dense_attention_macs: 0,
+    attention_fraction: 0.75,
+    attention_macs: 3,
+    dense_attention_macs: 4,
     layers: [
       { executed_pairs: 8, ffn_fraction: 0.5 },
       { executed_pairs: 4, ffn_fraction: 0.25 },
@@ -150,6 +150,7 @@ Deno.test("expert fraction per layer from converted-model stats", async () => {
   const r = await (await post(app, "/v1/embeddings", { input: [1, 2, 3, 4] })).json();
   assert.deepEqual(r.d2dmoe.layers, [0.5, 0.25]);
   assert.equal(r.d2dmoe.tau, 0.5);
+  assert.equal(r.d2dmoe.attention_fraction, 0.75, "converted attention projections are reported");
   const text = await (await app.request("/metrics")).text();
   assert.match(text, /^d2d_expert_fraction\{layer="0"\} 0\.5$/m);
   assert.match(text, /^d2d_expert_fraction\{layer="1"\} 0\.25$/m);
