@@ -402,6 +402,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
             "Adam with cosine decay, from the rank-⌊h/2⌋ ReLU-pair initialisation",
           router_device: [...new Set(attention.flatMap((l) => PROJECTIONS.map((p) => l[p].routerDevice)))]
             .join("+"),
+          distill_device: [...new Set(attention.flatMap((l) => PROJECTIONS.map((p) => l[p].distillDevice)))]
+            .join("+"),
         },
       }),
     },

@@ -17,7 +17,8 @@ import { realTokenMask, Rows, runBatch } from "./calibrate.ts";
 import { distillProjection, type DistillResult, projectionHidden } from "./distill.ts";
 import { type ExpertWeights, splitFfn } from "./expert_split.ts";
 import { uploadMoeLayer } from "./moe_ffn.ts";
-import { fitRouter, type RouterDevice } from "./router_fit.ts";
+import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
+import { distillationFits, distillProjectionOnBackend } from "./distill_gpu.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
 
 /** The four projections, in the order they are stored. */
@@ -65,6 +66,8 @@ export interface ConvertedProjection {
   kmeansCost: number;
   /** Where the router trained. */
   routerDevice: "gpu" | "cpu";
+  /** Where the distillation trained. */
+  distillDevice: "gpu" | "cpu";
 }
 
 /** All four projections of one block. */
@@ -195,14 +198,19 @@ export async function convertAttention(
       const { x, n } = name === "o" ? inputs[i].o : inputs[i].qkv;
       const label = `layer ${i + 1}/${blocks.length} ${name}`;
       const seed = opts.seed + 1000 * (i + 1) + j;
-      const { mlp, ...distill } = distillProjection(x, n, dense[name].w, dense[name].b, {
+      const dopts = {
         hidden: h,
         epochs: opts.epochs,
         sparsity: opts.sparsity,
         seed,
         label: `distil ${label}`,
         onProgress: progress,
-      });
+      };
+      // Distillation trains where the routers do (the GPU when it is a hardware adapter).
+      const distillDevice = trainsOnGpu(be, opts.routerDevice, distillationFits(be, n, d, d)) ? "gpu" : "cpu";
+      const { mlp, ...distill } = distillDevice === "gpu"
+        ? await distillProjectionOnBackend(be, x, n, dense[name].w, dense[name].b, dopts)
+        : distillProjection(x, n, dense[name].w, dense[name].b, dopts);
       const split = splitFfn(mlp, E, seed);
       const norms = expertNorms(x, n, split.weights);
       const ropts: RouterTrainOptions = {
@@ -221,6 +229,7 @@ export async function convertAttention(
         routerValBaseline: r.valBaselineLoss,
         kmeansCost: split.report.cost,
         routerDevice: r.device,
+        distillDevice,
       };
     }
     out.push(layer);

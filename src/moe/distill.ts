@@ -11,6 +11,7 @@
  * random initialisation on a whole dataset; a few thousand calibration tokens are too few for that.
  * @module
  */
+import { transpose } from "../model/weight_loader.ts";
 import { matmulCpu } from "../ops/matmul_cpu.ts";
 import type { ProgressCallback } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
@@ -72,13 +73,6 @@ function gather(x: Float32Array, c: number, idx: Int32Array | number[], from = 0
   const out = new Float32Array((to - from) * c);
   for (let i = from; i < to; i++) out.set(x.subarray(idx[i] * c, idx[i] * c + c), (i - from) * c);
   return out;
-}
-
-/** [r, c] → [c, r]. */
-function transpose(a: Float32Array, r: number, c: number): Float32Array {
-  const t = new Float32Array(a.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = a[i * c + j];
-  return t;
 }
 
 /** Orthonormalises the columns of q [n, r] in place (modified Gram–Schmidt). */
@@ -231,8 +225,144 @@ function colSum(a: Float32Array, c: number): Float32Array {
   return s;
 }
 
+/** Everything a distillation run needs: the split, the targets, the initial MLP and the schedule. */
+export interface DistillPlan {
+  /** Input width. */
+  d: number;
+  /** Output width. */
+  dOut: number;
+  /** Hidden width. */
+  h: number;
+  /** Training rows [nTrain, d] and their targets [nTrain, dOut]. */
+  xTrain: Float32Array;
+  /** Targets of the training rows. */
+  yTrain: Float32Array;
+  /** Training rows. */
+  nTrain: number;
+  /** Held-out rows [nVal, d]. */
+  xVal: Float32Array;
+  /** Targets of the held-out rows. */
+  yVal: Float32Array;
+  /** Held-out rows. */
+  nVal: number;
+  /** The MLP, trained in place. */
+  mlp: DenseFfnWeights;
+  /** Held-out error of the initialisation. */
+  initValError: number;
+  /** Copies of the initial w1, b1, w2, b2. */
+  init: Float32Array[];
+  /** Shuffles. */
+  rng: Rng;
+  /** Epochs. */
+  epochs: number;
+  /** Mini-batch rows. */
+  batch: number;
+  /** L1 weight. */
+  lambda: number;
+  /** Optimiser steps in all. */
+  steps: number;
+  /** Peak learning rate. */
+  lr: number;
+}
+
 /**
- * Distils y = x·W + b into a ReLU MLP (see the module comment).
+ * Splits the rows, computes the projection's outputs and the initial MLP (see the module comment).
+ * @param x Calibration inputs [n, d].
+ * @param n Rows (at least 2).
+ * @param w Projection [d, d_out].
+ * @param b Bias [d_out].
+ * @param opts Hidden width and training options.
+ * @returns The plan.
+ * @throws {RangeError} On fewer than 2 rows or a non-positive hidden width.
+ */
+export function planDistillation(
+  x: Float32Array,
+  n: number,
+  w: Float32Array,
+  b: Float32Array,
+  opts: DistillOptions,
+): DistillPlan {
+  const d = x.length / n, dOut = w.length / d, h = opts.hidden;
+  if (n < 2) throw new RangeError(`distillation needs at least 2 calibration rows, got ${n}`);
+  if (!Number.isInteger(h) || h < 1) {
+    throw new RangeError(`hidden width must be a positive integer, got ${h}`);
+  }
+  const seed = opts.seed ?? 0;
+  const rng = new Rng(seed);
+  const perm = Int32Array.from({ length: n }, (_, i) => i);
+  rng.shuffle(perm);
+  const nVal = Math.max(1, Math.min(n - 1, Math.round(n * (opts.heldOut ?? 0.1))));
+  const nTrain = n - nVal;
+  const xTrain = gather(x, d, perm, 0, nTrain), xVal = gather(x, d, perm, nTrain, n);
+  const target = (xs: Float32Array, rows: number) => matmulCpu(xs, w, rows, d, dOut, {}, b);
+  const yTrain = target(xTrain, nTrain), yVal = target(xVal, nVal);
+  const mlp = pairInit(xTrain, nTrain, d, w, b, dOut, h, seed);
+  const initValError = unexplained(mlpForward(mlp, xVal, nVal).y, yVal, dOut);
+  const epochs = opts.epochs ?? 20, batch = Math.min(opts.batch ?? 256, nTrain);
+  return {
+    d,
+    dOut,
+    h,
+    xTrain,
+    yTrain,
+    nTrain,
+    xVal,
+    yVal,
+    nVal,
+    mlp,
+    initValError,
+    init: [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((p) => p.slice()),
+    rng,
+    epochs,
+    batch,
+    lambda: opts.sparsity ?? 0,
+    steps: epochs * Math.ceil(nTrain / batch),
+    lr: opts.lr ?? 1e-2,
+  };
+}
+
+/**
+ * Learning rate of 1-based step `step` (cosine decay to 0).
+ * @param p Plan.
+ * @param step Step.
+ * @returns The rate.
+ */
+export function distillLearningRate(p: DistillPlan, step: number): number {
+  return p.lr * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / p.steps));
+}
+
+/**
+ * The result of a trained plan: held-out errors, keeping the initialisation when training made it worse.
+ * @param p Plan after training.
+ * @returns The result.
+ */
+export function finishDistillation(p: DistillPlan): DistillResult {
+  const { mlp, xVal, yVal, nVal, dOut } = p;
+  let val = mlpForward(mlp, xVal, nVal);
+  if (unexplained(val.y, yVal, dOut) > p.initValError) {
+    // Training overfitted the few calibration rows: keep the initialisation.
+    [mlp.w1, mlp.b1, mlp.w2, mlp.b2].forEach((w, k) => w.set(p.init[k]));
+    val = mlpForward(mlp, xVal, nVal);
+  }
+  let active = 0;
+  for (const v of val.hidden) if (v > 0) active++;
+  // The training error on at most 4,096 rows (a full pass costs as much as an epoch).
+  const nT = Math.min(p.nTrain, 4096);
+  return {
+    mlp,
+    valError: unexplained(val.y, yVal, dOut),
+    initValError: p.initValError,
+    trainError: unexplained(
+      mlpForward(mlp, p.xTrain.subarray(0, nT * p.d), nT).y,
+      p.yTrain.subarray(0, nT * dOut),
+      dOut,
+    ),
+    activeFraction: active / val.hidden.length,
+  };
+}
+
+/**
+ * Distils y = x·W + b into a ReLU MLP (see the module comment), training on the CPU.
  * @param x Calibration inputs [n, d].
  * @param n Rows (at least 2).
  * @param w Projection [d, d_out].
@@ -248,38 +378,13 @@ export function distillProjection(
   b: Float32Array,
   opts: DistillOptions,
 ): DistillResult {
-  const d = x.length / n, dOut = w.length / d, h = opts.hidden;
-  if (n < 2) throw new RangeError(`distillation needs at least 2 calibration rows, got ${n}`);
-  if (!Number.isInteger(h) || h < 1) {
-    throw new RangeError(`hidden width must be a positive integer, got ${h}`);
-  }
-  const seed = opts.seed ?? 0;
-  const rng = new Rng(seed);
-  const perm = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [perm[i], perm[j]] = [perm[j], perm[i]];
-  }
-  const nVal = Math.max(1, Math.min(n - 1, Math.round(n * (opts.heldOut ?? 0.1))));
-  const nTrain = n - nVal;
-  const xTrain = gather(x, d, perm, 0, nTrain), xVal = gather(x, d, perm, nTrain, n);
-  const target = (xs: Float32Array, rows: number) => matmulCpu(xs, w, rows, d, dOut, {}, b);
-  const yTrain = target(xTrain, nTrain), yVal = target(xVal, nVal);
-
-  const mlp = pairInit(xTrain, nTrain, d, w, b, dOut, h, seed);
-  const initValError = unexplained(mlpForward(mlp, xVal, nVal).y, yVal, dOut);
-  const init = [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((p) => p.slice());
-
-  const epochs = opts.epochs ?? 20, batch = Math.min(opts.batch ?? 256, nTrain), lambda = opts.sparsity ?? 0;
-  const steps = epochs * Math.ceil(nTrain / batch);
-  const slots = [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((p) => new AdamSlot(p));
+  const p = planDistillation(x, n, w, b, opts);
+  const { d, dOut, h, mlp, xTrain, yTrain, nTrain, epochs, batch, rng } = p;
+  const slots = [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((q) => new AdamSlot(q));
   const order = Int32Array.from({ length: nTrain }, (_, i) => i);
   let step = 0;
   for (let ep = 0; ep < epochs; ep++) {
-    for (let i = nTrain - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    rng.shuffle(order);
     for (let s0 = 0; s0 < nTrain; s0 += batch) {
       const B = Math.min(batch, nTrain - s0);
       const xb = gather(xTrain, d, order, s0, s0 + B), yb = gather(yTrain, dOut, order, s0, s0 + B);
@@ -291,34 +396,20 @@ export function distillProjection(
       const gW2 = matmulCpu(transpose(hidden, B, h), g, h, B, dOut);
       const gB2 = colSum(g, dOut);
       const gH = matmulCpu(g, mlp.w2, B, dOut, h, { transB: true });
-      const l1 = lambda / (B * h);
+      const l1 = p.lambda / (B * h);
       for (let i = 0; i < gH.length; i++) gH[i] = hidden[i] > 0 ? gH[i] + l1 : 0;
       const gW1 = matmulCpu(transpose(xb, B, d), gH, d, B, h);
       const gB1 = colSum(gH, h);
       step++;
-      const lr = (opts.lr ?? 1e-2) * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / steps));
+      const lr = distillLearningRate(p, step);
       [gW1, gB1, gW2, gB2].forEach((gr, k) => slots[k].step(gr, lr, step));
       opts.onProgress?.({
         step: opts.label ?? "distillation",
         done: step,
-        total: steps,
+        total: p.steps,
         detail: `epoch ${ep + 1}/${epochs}`,
       });
     }
   }
-  let val = mlpForward(mlp, xVal, nVal);
-  if (unexplained(val.y, yVal, dOut) > initValError) {
-    // Training overfitted the few calibration rows: keep the initialisation.
-    [mlp.w1, mlp.b1, mlp.w2, mlp.b2].forEach((p, k) => p.set(init[k]));
-    val = mlpForward(mlp, xVal, nVal);
-  }
-  let active = 0;
-  for (const v of val.hidden) if (v > 0) active++;
-  return {
-    mlp,
-    valError: unexplained(val.y, yVal, dOut),
-    initValError,
-    trainError: unexplained(mlpForward(mlp, xTrain, nTrain).y, yTrain, dOut),
-    activeFraction: active / val.hidden.length,
-  };
+  return finishDistillation(p);
 }

@@ -12,6 +12,17 @@ import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts"
 export type RouterDevice = "auto" | "gpu" | "cpu";
 
 /**
+ * Whether training runs on the backend's GPU.
+ * @param be The model's backend.
+ * @param where Device preference ("auto": only a hardware adapter; a software one is slower than the CPU).
+ * @param fits Whether the training data fits the device's bindings.
+ * @returns True for the GPU.
+ */
+export function trainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = true): boolean {
+  return be.info.kind === "gpu" && (where === "gpu" || (where === "auto" && !be.info.fallback)) && fits;
+}
+
+/**
  * Trains one router where {@link RouterDevice} says.
  * @param be The model's backend.
  * @param x Router inputs [n, d].
@@ -33,9 +44,7 @@ export async function fitRouter(
   opts: RouterTrainOptions,
   where: RouterDevice = "auto",
 ): Promise<RouterTrainResult & { device: "gpu" | "cpu" }> {
-  // A software adapter (llvmpipe) trains slower than the CPU trainer: "auto" uses the GPU only when it is real.
-  const onGpu = be.info.kind === "gpu" && (where === "gpu" || (where === "auto" && !be.info.fallback)) &&
-    routerTrainingFits(be, n, d, experts);
+  const onGpu = trainsOnGpu(be, where, routerTrainingFits(be, n, d, experts));
   const r = onGpu
     ? await trainRouterOnBackend(be, x, y, n, d, experts, opts)
     : trainRouter(x, y, n, d, experts, opts);

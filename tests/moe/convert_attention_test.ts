@@ -185,3 +185,37 @@ Deno.test("convert --attention: broken manifests and bad options are refused wit
     /attention flops factor must be in \(0, 16\]/,
   );
 });
+
+Deno.test({
+  name: "convert --attention on the GPU backend: distillation and routers train there; τ = 0 stays close",
+  ignore: !gpu,
+  ...gpuTestOptions,
+  async fn() {
+    const out = join(tmp, "vit-gpu");
+    const { manifest } = await convert(fixture("tiny-vit"), {
+      out,
+      expertSize: 16,
+      calibTokens: 600,
+      routerEpochs: 3,
+      routerWidth: 32,
+      backend: gpu!,
+      routerDevice: "gpu",
+      taus: [0, 1],
+      attention: true,
+      distillEpochs: 5,
+    });
+    const a = manifest.provenance.attention as Record<string, unknown>;
+    assert.equal(a.distill_device, "gpu");
+    assert.equal(a.router_device, "gpu");
+    for (const l of manifest.layers) {
+      for (const p of Object.values(l.attention!.projections!)) {
+        assert.ok(p.distill_val_error! <= p.distill_init_error! + 1e-12 && p.distill_val_error! < 0.6);
+      }
+    }
+    const inputs = JSON.parse(await Deno.readTextFile(`${fixture("tiny-vit")}/inputs.json`));
+    const expected = flat(JSON.parse(await Deno.readTextFile(`${fixture("tiny-vit")}/expected.json`)).logits);
+    using model = await loadModel(out, { backend: gpu! });
+    const cos = cosine((await model.forward(inputs, { tau: 0 })).logits!.data, expected);
+    assert.ok(cos > 0.95, `τ = 0 logit cosine ${cos}`);
+  },
+});

@@ -6,6 +6,12 @@ import { distillProjection, mlpForward, projectionHidden, topEigenvectors } from
 import { expertNorms } from "../../src/moe/convert_attention.ts";
 import { splitFfn } from "../../src/moe/expert_split.ts";
 import { Rng } from "../../src/util/rng.ts";
+import { distillProjectionOnBackend } from "../../src/moe/distill_gpu.ts";
+import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+import type { Backend } from "../../src/ops/backend.ts";
+import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
+
+const gpu = await testGpu();
 
 /** Inputs with a decaying spectrum (like LayerNorm outputs of a trained model) and a random projection. */
 function problem(d: number, n: number, seed: number) {
@@ -110,3 +116,37 @@ Deno.test("expertNorms: per-expert output norms of the split MLP; all experts su
     "experts sum to the MLP",
   );
 });
+
+for (const [kind, be] of [["cpu", new CpuBackend()], ["gpu", gpu]] as [string, Backend | null][]) {
+  Deno.test({
+    name: `distillProjectionOnBackend (${kind}): trains like the TypeScript loop`,
+    ignore: !be,
+    ...gpuTestOptions,
+    async fn() {
+      const d = 32, n = 2000;
+      const { x, w, b } = problem(d, n, 5);
+      const opts = { hidden: projectionHidden(d, 8), epochs: 10, lr: 1e-2, batch: 128, seed: 3 };
+      const host = distillProjection(x, n, w, b, opts);
+      const dev = await distillProjectionOnBackend(be!, x, n, w, b, opts);
+      assert.equal(dev.initValError, host.initValError, "same split and initialisation");
+      assert.ok(
+        host.valError < 0.9 * host.initValError,
+        `TypeScript loop ${host.valError} vs ${host.initValError}`,
+      );
+      assert.ok(
+        dev.valError < 0.9 * dev.initValError,
+        `${kind}: ${dev.valError} vs init ${dev.initValError}`,
+      );
+      assert.ok(
+        Math.abs(dev.valError - host.valError) <= 0.15 * host.valError,
+        `${kind} ${dev.valError} vs TypeScript ${host.valError}`,
+      );
+      // The L1 penalty reaches the hidden units on the device too.
+      const sparse = await distillProjectionOnBackend(be!, x, n, w, b, { ...opts, sparsity: 0.5 });
+      assert.ok(
+        sparse.activeFraction < dev.activeFraction,
+        `${sparse.activeFraction} vs ${dev.activeFraction}`,
+      );
+    },
+  });
+}
