@@ -5,7 +5,11 @@
  * top-1 agreement against dense, on images the conversion never saw. Quality figures, not timings: it
  * runs anywhere (`--backend cpu` by default).
  *
- *   deno run -A bench/attention_report.ts [--backend cpu|gpu] [--out report.json] [--quick]
+ *   deno run -A bench/attention_report.ts [--backend cpu|gpu] [--models LIST] [--out report.json] [--quick]
+ *
+ * `--models`: any of fixture, random (d = 192, 6 layers), random-f2 (the same at flops factor 2) and
+ * vit-base (ViT-B/16 shapes, random weights, the paper's granularity: FFN experts of 128 and projection
+ * experts of 6, routers 128 wide; for a GPU machine). Default: fixture,random,random-f2.
  * @module
  */
 import { join } from "node:path";
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     backend: { type: "string", default: "cpu" },
     out: { type: "string" },
     quick: { type: "boolean" },
+    models: { type: "string", default: "fixture,random,random-f2" },
   },
 });
 const quick = values.quick ?? false;
@@ -56,17 +61,25 @@ async function report(
   name: string,
   src: string,
   image: number,
-  opts: { flopsFactor: number; expertSize: number },
+  opts: {
+    flopsFactor: number;
+    expertSize: number;
+    attentionExpertSize?: number;
+    routerWidth?: number;
+    attentionRouterWidth?: number;
+    calibTokens?: number;
+  },
 ) {
   const out = join(tmp, `${name}-f${opts.flopsFactor}`);
   const t0 = performance.now();
   const { manifest } = await convert(src, {
     out,
     expertSize: opts.expertSize,
-    calibTokens: quick ? 1024 : 2048,
+    calibTokens: opts.calibTokens ?? (quick ? 1024 : 2048),
     routerEpochs: quick ? 5 : 20,
-    routerWidth: 64,
-    attentionRouterWidth: 16,
+    routerWidth: opts.routerWidth ?? 64,
+    attentionRouterWidth: opts.attentionRouterWidth ?? 16,
+    attentionExpertSize: opts.attentionExpertSize,
     attention: true,
     attentionFlopsFactor: opts.flopsFactor,
     distillEpochs: quick ? 5 : 10,
@@ -119,21 +132,38 @@ async function report(
 const larger: VitShape = quick
   ? { layers: 4, hidden: 128, heads: 4, ffn: 512, image: 32, patch: 8, labels: 10 }
   : { layers: 6, hidden: 192, heads: 3, ffn: 768, image: 64, patch: 8, labels: 10 };
+const base: VitShape = { layers: 12, hidden: 768, heads: 12, ffn: 3072, image: 224, patch: 16, labels: 1000 };
+const wanted = new Set(values.models!.split(","));
+const results = [];
+if (wanted.has("fixture")) {
+  const fixture = new URL("../tests/fixtures/hf-tiny/tiny-vit", import.meta.url).pathname;
+  results.push(await report("tiny-vit (fixture, d=64)", fixture, 32, { flopsFactor: 1, expertSize: 32 }));
+}
+const largerName = `random ViT d=${larger.hidden} L=${larger.layers}`;
 const largerDir = join(tmp, "random-vit");
-await writeDenseFolder(largerDir, vitConfig(larger), vitTensors(larger, new Rng(7)));
-const fixture = new URL("../tests/fixtures/hf-tiny/tiny-vit", import.meta.url).pathname;
-
-const results = [
-  await report("tiny-vit (fixture, d=64)", fixture, 32, { flopsFactor: 1, expertSize: 32 }),
-  await report(`random ViT d=${larger.hidden} L=${larger.layers}`, largerDir, larger.image, {
-    flopsFactor: 1,
-    expertSize: 32,
-  }),
-  await report(`random ViT d=${larger.hidden} L=${larger.layers}`, largerDir, larger.image, {
-    flopsFactor: 2,
-    expertSize: 32,
-  }),
-];
+if (wanted.has("random") || wanted.has("random-f2")) {
+  await writeDenseFolder(largerDir, vitConfig(larger), vitTensors(larger, new Rng(7)));
+}
+if (wanted.has("random")) {
+  results.push(await report(largerName, largerDir, larger.image, { flopsFactor: 1, expertSize: 32 }));
+}
+if (wanted.has("random-f2")) {
+  results.push(await report(largerName, largerDir, larger.image, { flopsFactor: 2, expertSize: 32 }));
+}
+if (wanted.has("vit-base")) {
+  const dir = join(tmp, "vit-base");
+  await writeDenseFolder(dir, vitConfig(base), vitTensors(base, new Rng(8)));
+  results.push(
+    await report("random ViT-B/16 (d=768, L=12)", dir, base.image, {
+      flopsFactor: 1,
+      expertSize: 128,
+      attentionExpertSize: 6,
+      routerWidth: 128,
+      attentionRouterWidth: 128,
+      calibTokens: quick ? 2048 : 4096,
+    }),
+  );
+}
 for (const r of results) {
   console.log(
     `\n${r.model}, flops factor ${r.flops_factor}: h = ${r.attention!.hidden} (${

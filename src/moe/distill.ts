@@ -75,55 +75,53 @@ function gather(x: Float32Array, c: number, idx: Int32Array | number[], from = 0
   return out;
 }
 
-/** Orthonormalises the columns of q [n, r] in place (modified Gram–Schmidt). */
-function orthonormalise(q: Float64Array, n: number, r: number, rng: Rng): void {
+/** Orthonormalises the rows of q [r, n] in place (modified Gram–Schmidt, float64 sums). */
+function orthonormaliseRows(q: Float32Array, r: number, n: number, rng: Rng): void {
   for (let j = 0; j < r; j++) {
+    const qj = q.subarray(j * n, (j + 1) * n);
     for (let k = 0; k < j; k++) {
+      const qk = q.subarray(k * n, (k + 1) * n);
       let dot = 0;
-      for (let i = 0; i < n; i++) dot += q[i * r + j] * q[i * r + k];
-      for (let i = 0; i < n; i++) q[i * r + j] -= dot * q[i * r + k];
+      for (let i = 0; i < n; i++) dot += qj[i] * qk[i];
+      for (let i = 0; i < n; i++) qj[i] -= dot * qk[i];
     }
     let norm = 0;
-    for (let i = 0; i < n; i++) norm += q[i * r + j] ** 2;
+    for (let i = 0; i < n; i++) norm += qj[i] * qj[i];
     norm = Math.sqrt(norm);
-    if (norm < 1e-12) {
+    if (norm < 1e-6) {
       // A direction the matrix annihilates: any unit vector orthogonal to the others will do.
-      for (let i = 0; i < n; i++) q[i * r + j] = rng.normal();
+      for (let i = 0; i < n; i++) qj[i] = rng.normal();
       j--;
       continue;
     }
-    for (let i = 0; i < n; i++) q[i * r + j] /= norm;
+    for (let i = 0; i < n; i++) qj[i] /= norm;
   }
 }
 
 /**
- * Top-r eigenvectors of a symmetric positive semi-definite m [n, n] by orthogonal iteration.
+ * Top-r eigenvectors of a symmetric positive semi-definite matrix by orthogonal iteration.
+ * @param m The matrix [n, n].
+ * @param n Its size.
+ * @param r Eigenvectors wanted (≤ n).
+ * @param seed Seed of the starting subspace.
+ * @param iterations Power iterations.
  * @returns V [n, r] with orthonormal columns.
  */
 export function topEigenvectors(
-  m: Float64Array,
+  m: Float32Array,
   n: number,
   r: number,
   seed = 0,
-  iterations = 60,
-): Float64Array {
+  iterations = 40,
+): Float32Array {
   const rng = new Rng(seed);
-  let q = new Float64Array(n * r);
-  for (let i = 0; i < q.length; i++) q[i] = rng.normal();
-  orthonormalise(q, n, r, rng);
+  let q: Float32Array = Float32Array.from({ length: r * n }, () => rng.normal()); // rows: the basis
+  orthonormaliseRows(q, r, n, rng);
   for (let it = 0; it < iterations; it++) {
-    const z = new Float64Array(n * r);
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < n; k++) {
-        const mik = m[i * n + k];
-        if (mik === 0) continue;
-        for (let j = 0; j < r; j++) z[i * r + j] += mik * q[k * r + j];
-      }
-    }
-    orthonormalise(z, n, r, rng);
-    q = z;
+    q = transpose(matmulCpu(m, q, n, n, r, { transB: true }), n, r); // (M·Qᵀ)ᵀ: [r, n]
+    orthonormaliseRows(q, r, n, rng);
   }
-  return q;
+  return transpose(q, r, n);
 }
 
 /** Unexplained variance of `pred` against `y` [rows, c]. */
@@ -148,7 +146,7 @@ export function mlpForward(f: DenseFfnWeights, x: Float32Array, rows: number) {
 
 /** The ReLU-pair initialisation described in the module comment. */
 function pairInit(
-  x: Float32Array,
+  yTrain: Float32Array,
   n: number,
   d: number,
   w: Float32Array,
@@ -157,33 +155,22 @@ function pairInit(
   h: number,
   seed: number,
 ): DenseFfnWeights {
-  const y = matmulCpu(x, w, n, d, dOut);
+  const y = yTrain.map((v, i) => v - b[i % dOut]); // x·W
   const mu = new Float64Array(dOut);
   for (let i = 0; i < y.length; i++) mu[i % dOut] += y[i] / n;
-  // Covariance of the outputs (float64: sums over many rows).
-  const cov = new Float64Array(dOut * dOut);
-  const row = new Float64Array(dOut);
-  for (let t = 0; t < n; t++) {
-    for (let j = 0; j < dOut; j++) row[j] = y[t * dOut + j] - mu[j];
-    for (let i = 0; i < dOut; i++) {
-      const ri = row[i];
-      if (ri === 0) continue;
-      for (let j = i; j < dOut; j++) cov[i * dOut + j] += ri * row[j];
-    }
-  }
-  for (let i = 0; i < dOut; i++) for (let j = 0; j < i; j++) cov[i * dOut + j] = cov[j * dOut + i];
+  for (let i = 0; i < y.length; i++) y[i] -= mu[i % dOut];
+  const cov = matmulCpu(transpose(y, n, dOut), y, dOut, n, dOut); // Σ (y − μ)ᵀ(y − μ)
   const r = Math.min(Math.floor(h / 2), dOut);
-  const v = topEigenvectors(cov, dOut, r, seed);
+  const v = topEigenvectors(cov, dOut, r, seed); // [dOut, r]
+  const a = matmulCpu(w, v, d, dOut, r); // W·V: [d, r]
   const w1 = new Float32Array(d * h), b1 = new Float32Array(h), w2 = new Float32Array(h * dOut);
   for (let j = 0; j < r; j++) {
     // z_j = x·(W·v_j) − μ·v_j; units 2j, 2j+1 carry ±z_j; their output rows are ±v_j.
     let c = 0;
     for (let o = 0; o < dOut; o++) c += mu[o] * v[o * r + j];
     for (let i = 0; i < d; i++) {
-      let a = 0;
-      for (let o = 0; o < dOut; o++) a += w[i * dOut + o] * v[o * r + j];
-      w1[i * h + 2 * j] = a;
-      w1[i * h + 2 * j + 1] = -a;
+      w1[i * h + 2 * j] = a[i * r + j];
+      w1[i * h + 2 * j + 1] = -a[i * r + j];
     }
     b1[2 * j] = -c;
     b1[2 * j + 1] = c;
@@ -296,7 +283,7 @@ export function planDistillation(
   const xTrain = gather(x, d, perm, 0, nTrain), xVal = gather(x, d, perm, nTrain, n);
   const target = (xs: Float32Array, rows: number) => matmulCpu(xs, w, rows, d, dOut, {}, b);
   const yTrain = target(xTrain, nTrain), yVal = target(xVal, nVal);
-  const mlp = pairInit(xTrain, nTrain, d, w, b, dOut, h, seed);
+  const mlp = pairInit(yTrain, nTrain, d, w, b, dOut, h, seed);
   const initValError = unexplained(mlpForward(mlp, xVal, nVal).y, yVal, dOut);
   const epochs = opts.epochs ?? 20, batch = Math.min(opts.batch ?? 256, nTrain);
   return {

@@ -33,13 +33,13 @@ Deno.test("projectionHidden: the MLP costs what the projection cost (d = 768 →
 
 Deno.test("topEigenvectors: finds the dominant subspace of a symmetric matrix", () => {
   const n = 7, diag = [0.5, 9, 1, 7, 0.1, 3, 2];
-  const m = new Float64Array(n * n);
+  const m = new Float32Array(n * n);
   diag.forEach((v, i) => (m[i * n + i] = v));
   const v = topEigenvectors(m, n, 2);
   // Columns span e1 and e3 (eigenvalues 9 and 7): their weight outside those coordinates is ~0.
   let outside = 0;
   for (let i = 0; i < n; i++) if (i !== 1 && i !== 3) outside += v[i * 2] ** 2 + v[i * 2 + 1] ** 2;
-  assert.ok(outside < 1e-10, `weight outside the top-2 subspace ${outside}`);
+  assert.ok(outside < 1e-8, `weight outside the top-2 subspace ${outside}`);
 });
 
 Deno.test("distillProjection: wide enough (h ≥ 2d) the MLP reproduces the projection on held-out rows", () => {
