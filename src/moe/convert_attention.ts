@@ -9,16 +9,21 @@
 import type { AttentionParams, AttentionProjections, ProbeSite } from "../model/layers.ts";
 import type { Model } from "../model/model.ts";
 import type { Backend } from "../ops/backend.ts";
-import { matmulCpu } from "../ops/matmul_cpu.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import type { ProgressCallback } from "../util/progress.ts";
 import type { CalibBatch } from "./calib_data.ts";
 import { realTokenMask, Rows, runBatch } from "./calibrate.ts";
-import { distillProjection, type DistillResult, projectionHidden } from "./distill.ts";
+import {
+  cpuMatmul,
+  distillProjection,
+  type DistillResult,
+  type MatmulFn,
+  projectionHidden,
+} from "./distill.ts";
 import { type ExpertWeights, splitFfn } from "./expert_split.ts";
 import { uploadMoeLayer } from "./moe_ffn.ts";
 import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
-import { distillationFits, distillProjectionOnBackend } from "./distill_gpu.ts";
+import { backendMatmul, distillationFits, distillProjectionOnBackend } from "./distill_gpu.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
 
 /** The four projections, in the order they are stored. */
@@ -143,12 +148,24 @@ async function denseProjections(be: Backend, p: AttentionParams) {
   return { q: column(0), k: column(1), v: column(2), o: { w: wo, b: bo } };
 }
 
-/** Each expert's output norm ‖relu(x·W1_e + b1_e)·W2_e‖ per row: [n, E]. */
-export function expertNorms(x: Float32Array, n: number, ex: ExpertWeights): Float32Array {
+/**
+ * Each expert's output norm ‖relu(x·W1_e + b1_e)·W2_e‖ per row.
+ * @param x Inputs [n, d].
+ * @param n Rows.
+ * @param ex Expert weights.
+ * @param mm Where the products run.
+ * @returns Norms [n, E].
+ */
+export async function expertNorms(
+  x: Float32Array,
+  n: number,
+  ex: ExpertWeights,
+  mm: MatmulFn = cpuMatmul,
+): Promise<Float32Array> {
   const d = ex.b2.length, E = ex.experts, s = ex.size;
   const out = new Float32Array(n * E);
   for (let e = 0; e < E; e++) {
-    const h = matmulCpu(
+    const h = await mm(
       x,
       ex.w1.subarray(e * d * s, (e + 1) * d * s),
       n,
@@ -157,7 +174,7 @@ export function expertNorms(x: Float32Array, n: number, ex: ExpertWeights): Floa
       { act: "relu" },
       ex.b1.subarray(e * s, (e + 1) * s),
     );
-    const y = matmulCpu(h, ex.w2.subarray(e * s * d, (e + 1) * s * d), n, s, d);
+    const y = await mm(h, ex.w2.subarray(e * s * d, (e + 1) * s * d), n, s, d);
     for (let t = 0; t < n; t++) {
       let sq = 0;
       for (let j = 0; j < d; j++) sq += y[t * d + j] ** 2;
@@ -210,9 +227,14 @@ export async function convertAttention(
       const distillDevice = trainsOnGpu(be, opts.routerDevice, distillationFits(be, n, d, d)) ? "gpu" : "cpu";
       const { mlp, ...distill } = distillDevice === "gpu"
         ? await distillProjectionOnBackend(be, x, n, dense[name].w, dense[name].b, dopts)
-        : distillProjection(x, n, dense[name].w, dense[name].b, dopts);
+        : await distillProjection(x, n, dense[name].w, dense[name].b, dopts);
       const split = splitFfn(mlp, E, seed);
-      const norms = expertNorms(x, n, split.weights);
+      const norms = await expertNorms(
+        x,
+        n,
+        split.weights,
+        distillDevice === "gpu" ? backendMatmul(be) : cpuMatmul,
+      );
       const ropts: RouterTrainOptions = {
         width: opts.routerWidth,
         epochs: opts.routerEpochs,

@@ -13,6 +13,7 @@
  */
 import { transpose } from "../model/weight_loader.ts";
 import { matmulCpu } from "../ops/matmul_cpu.ts";
+import type { MatmulOptions } from "../ops/matmul_ref.ts";
 import type { ProgressCallback } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import type { DenseFfnWeights } from "./expert_split.ts";
@@ -28,6 +29,21 @@ export function projectionHidden(d: number, expertSize: number, flopsFactor = 1)
   const h = Math.round(flopsFactor * (d * d + d) / (2 * d + 1));
   return Math.max(1, Math.round(h / expertSize)) * expertSize;
 }
+
+/** C = act(A·B + bias) for row-major A [m, k] and B [k, n] (or [n, k] with `transB`), wherever it runs. */
+export type MatmulFn = (
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  opts?: MatmulOptions,
+  bias?: Float32Array,
+) => Promise<Float32Array>;
+
+/** The blocked CPU matmul as a {@link MatmulFn}. */
+export const cpuMatmul: MatmulFn = (a, b, m, k, n, opts, bias) =>
+  Promise.resolve(matmulCpu(a, b, m, k, n, opts, bias));
 
 /** Options of {@link distillProjection}. */
 export interface DistillOptions {
@@ -105,20 +121,22 @@ function orthonormaliseRows(q: Float32Array, r: number, n: number, rng: Rng): vo
  * @param r Eigenvectors wanted (≤ n).
  * @param seed Seed of the starting subspace.
  * @param iterations Power iterations.
+ * @param mm Where the products run.
  * @returns V [n, r] with orthonormal columns.
  */
-export function topEigenvectors(
+export async function topEigenvectors(
   m: Float32Array,
   n: number,
   r: number,
   seed = 0,
   iterations = 40,
-): Float32Array {
+  mm: MatmulFn = cpuMatmul,
+): Promise<Float32Array> {
   const rng = new Rng(seed);
   let q: Float32Array = Float32Array.from({ length: r * n }, () => rng.normal()); // rows: the basis
   orthonormaliseRows(q, r, n, rng);
   for (let it = 0; it < iterations; it++) {
-    q = transpose(matmulCpu(m, q, n, n, r, { transB: true }), n, r); // (M·Qᵀ)ᵀ: [r, n]
+    q = transpose(await mm(m, q, n, n, r, { transB: true }), n, r); // (M·Qᵀ)ᵀ: [r, n]
     orthonormaliseRows(q, r, n, rng);
   }
   return transpose(q, r, n);
@@ -137,15 +155,27 @@ function unexplained(pred: Float32Array, y: Float32Array, c: number): number {
   return vari > 0 ? err / vari : err > 0 ? Infinity : 0;
 }
 
-/** The MLP's forward pass: hidden activations and outputs. */
-export function mlpForward(f: DenseFfnWeights, x: Float32Array, rows: number) {
-  const h = matmulCpu(x, f.w1, rows, f.d, f.dff, { act: "relu" }, f.b1);
+/**
+ * The MLP's forward pass.
+ * @param f The MLP.
+ * @param x Inputs [rows, d].
+ * @param rows Rows.
+ * @param mm Where the products run.
+ * @returns Hidden activations [rows, h] and outputs [rows, d_out].
+ */
+export async function mlpForward(
+  f: DenseFfnWeights,
+  x: Float32Array,
+  rows: number,
+  mm: MatmulFn = cpuMatmul,
+) {
+  const h = await mm(x, f.w1, rows, f.d, f.dff, { act: "relu" }, f.b1);
   const out = f.w2.length / f.dff;
-  return { hidden: h, y: matmulCpu(h, f.w2, rows, f.dff, out, {}, f.b2) };
+  return { hidden: h, y: await mm(h, f.w2, rows, f.dff, out, {}, f.b2) };
 }
 
 /** The ReLU-pair initialisation described in the module comment. */
-function pairInit(
+async function pairInit(
   yTrain: Float32Array,
   n: number,
   d: number,
@@ -154,15 +184,16 @@ function pairInit(
   dOut: number,
   h: number,
   seed: number,
-): DenseFfnWeights {
+  mm: MatmulFn,
+): Promise<DenseFfnWeights> {
   const y = yTrain.map((v, i) => v - b[i % dOut]); // x·W
   const mu = new Float64Array(dOut);
   for (let i = 0; i < y.length; i++) mu[i % dOut] += y[i] / n;
   for (let i = 0; i < y.length; i++) y[i] -= mu[i % dOut];
-  const cov = matmulCpu(transpose(y, n, dOut), y, dOut, n, dOut); // Σ (y − μ)ᵀ(y − μ)
+  const cov = await mm(transpose(y, n, dOut), y, dOut, n, dOut); // Σ (y − μ)ᵀ(y − μ)
   const r = Math.min(Math.floor(h / 2), dOut);
-  const v = topEigenvectors(cov, dOut, r, seed); // [dOut, r]
-  const a = matmulCpu(w, v, d, dOut, r); // W·V: [d, r]
+  const v = await topEigenvectors(cov, dOut, r, seed, 40, mm); // [dOut, r]
+  const a = await mm(w, v, d, dOut, r); // W·V: [d, r]
   const w1 = new Float32Array(d * h), b1 = new Float32Array(h), w2 = new Float32Array(h * dOut);
   for (let j = 0; j < r; j++) {
     // z_j = x·(W·v_j) − μ·v_j; units 2j, 2j+1 carry ±z_j; their output rows are ±v_j.
@@ -259,16 +290,18 @@ export interface DistillPlan {
  * @param w Projection [d, d_out].
  * @param b Bias [d_out].
  * @param opts Hidden width and training options.
+ * @param mm Where the products run (the targets, the covariance, the subspace iteration).
  * @returns The plan.
  * @throws {RangeError} On fewer than 2 rows or a non-positive hidden width.
  */
-export function planDistillation(
+export async function planDistillation(
   x: Float32Array,
   n: number,
   w: Float32Array,
   b: Float32Array,
   opts: DistillOptions,
-): DistillPlan {
+  mm: MatmulFn = cpuMatmul,
+): Promise<DistillPlan> {
   const d = x.length / n, dOut = w.length / d, h = opts.hidden;
   if (n < 2) throw new RangeError(`distillation needs at least 2 calibration rows, got ${n}`);
   if (!Number.isInteger(h) || h < 1) {
@@ -281,10 +314,10 @@ export function planDistillation(
   const nVal = Math.max(1, Math.min(n - 1, Math.round(n * (opts.heldOut ?? 0.1))));
   const nTrain = n - nVal;
   const xTrain = gather(x, d, perm, 0, nTrain), xVal = gather(x, d, perm, nTrain, n);
-  const target = (xs: Float32Array, rows: number) => matmulCpu(xs, w, rows, d, dOut, {}, b);
-  const yTrain = target(xTrain, nTrain), yVal = target(xVal, nVal);
-  const mlp = pairInit(yTrain, nTrain, d, w, b, dOut, h, seed);
-  const initValError = unexplained(mlpForward(mlp, xVal, nVal).y, yVal, dOut);
+  const target = (xs: Float32Array, rows: number) => mm(xs, w, rows, d, dOut, {}, b);
+  const yTrain = await target(xTrain, nTrain), yVal = await target(xVal, nVal);
+  const mlp = await pairInit(yTrain, nTrain, d, w, b, dOut, h, seed, mm);
+  const initValError = unexplained((await mlpForward(mlp, xVal, nVal, mm)).y, yVal, dOut);
   const epochs = opts.epochs ?? 20, batch = Math.min(opts.batch ?? 256, nTrain);
   return {
     d,
@@ -321,15 +354,16 @@ export function distillLearningRate(p: DistillPlan, step: number): number {
 /**
  * The result of a trained plan: held-out errors, keeping the initialisation when training made it worse.
  * @param p Plan after training.
+ * @param mm Where the products run.
  * @returns The result.
  */
-export function finishDistillation(p: DistillPlan): DistillResult {
+export async function finishDistillation(p: DistillPlan, mm: MatmulFn = cpuMatmul): Promise<DistillResult> {
   const { mlp, xVal, yVal, nVal, dOut } = p;
-  let val = mlpForward(mlp, xVal, nVal);
+  let val = await mlpForward(mlp, xVal, nVal, mm);
   if (unexplained(val.y, yVal, dOut) > p.initValError) {
     // Training overfitted the few calibration rows: keep the initialisation.
     [mlp.w1, mlp.b1, mlp.w2, mlp.b2].forEach((w, k) => w.set(p.init[k]));
-    val = mlpForward(mlp, xVal, nVal);
+    val = await mlpForward(mlp, xVal, nVal, mm);
   }
   let active = 0;
   for (const v of val.hidden) if (v > 0) active++;
@@ -340,7 +374,7 @@ export function finishDistillation(p: DistillPlan): DistillResult {
     valError: unexplained(val.y, yVal, dOut),
     initValError: p.initValError,
     trainError: unexplained(
-      mlpForward(mlp, p.xTrain.subarray(0, nT * p.d), nT).y,
+      (await mlpForward(mlp, p.xTrain.subarray(0, nT * p.d), nT, mm)).y,
       p.yTrain.subarray(0, nT * dOut),
       dOut,
     ),
@@ -358,14 +392,14 @@ export function finishDistillation(p: DistillPlan): DistillResult {
  * @returns The MLP and its errors.
  * @throws {RangeError} On fewer than 2 rows or a non-positive hidden width.
  */
-export function distillProjection(
+export async function distillProjection(
   x: Float32Array,
   n: number,
   w: Float32Array,
   b: Float32Array,
   opts: DistillOptions,
-): DistillResult {
-  const p = planDistillation(x, n, w, b, opts);
+): Promise<DistillResult> {
+  const p = await planDistillation(x, n, w, b, opts);
   const { d, dOut, h, mlp, xTrain, yTrain, nTrain, epochs, batch, rng } = p;
   const slots = [mlp.w1, mlp.b1, mlp.w2, mlp.b2].map((q) => new AdamSlot(q));
   const order = Int32Array.from({ length: nTrain }, (_, i) => i);
@@ -375,7 +409,8 @@ export function distillProjection(
     for (let s0 = 0; s0 < nTrain; s0 += batch) {
       const B = Math.min(batch, nTrain - s0);
       const xb = gather(xTrain, d, order, s0, s0 + B), yb = gather(yTrain, dOut, order, s0, s0 + B);
-      const { hidden, y } = mlpForward(mlp, xb, B);
+      const hidden = matmulCpu(xb, mlp.w1, B, d, h, { act: "relu" }, mlp.b1);
+      const y = matmulCpu(hidden, mlp.w2, B, h, dOut, {}, mlp.b2);
       // d(mean squared error)/dŷ.
       const g = new Float32Array(y.length);
       const scale = 2 / (B * dOut);
@@ -398,5 +433,5 @@ export function distillProjection(
       });
     }
   }
-  return finishDistillation(p);
+  return await finishDistillation(p);
 }

@@ -16,11 +16,30 @@ import {
   type DistillOptions,
   type DistillResult,
   finishDistillation,
+  type MatmulFn,
   planDistillation,
 } from "./distill.ts";
 
 /** Bytes recorded before a submit, so one epoch of a large model does not build one huge command list. */
 const FLUSH_BYTES = 256 << 20;
+
+/**
+ * The backend's matmul as a {@link MatmulFn}: uploads the operands, multiplies, reads the product back.
+ * @param be Backend.
+ * @returns The function.
+ */
+export function backendMatmul(be: Backend): MatmulFn {
+  return async (a, b, m, k, n, opts = {}, bias) => {
+    const ta = be.input(a, [m, k]), tb = be.input(b, opts.transB ? [n, k] : [k, n]);
+    const tBias = bias ? be.input(bias, [n]) : undefined;
+    const c = be.matmul(ta, tb, { ...opts, bias: tBias });
+    try {
+      return (await be.read([c]))[0] as Float32Array;
+    } finally {
+      be.release(ta, tb, tBias, c);
+    }
+  };
+}
 
 /**
  * True when a distillation of n rows of width d (and outputs d_out) fits the backend's bindings.
@@ -53,7 +72,8 @@ export async function distillProjectionOnBackend(
   b: Float32Array,
   opts: DistillOptions,
 ): Promise<DistillResult> {
-  const p = planDistillation(x, n, w, b, opts);
+  const mm = backendMatmul(be);
+  const p = await planDistillation(x, n, w, b, opts, mm);
   const { d, dOut, h, mlp, nTrain, epochs, batch, rng } = p;
   if (!distillationFits(be, nTrain, d, dOut)) {
     throw new RangeError(`distillation: ${nTrain} rows of width ${Math.max(d, dOut)} exceed one binding`);
@@ -136,5 +156,5 @@ export async function distillProjectionOnBackend(
     }
     for (const t of owned) be.free(t);
   }
-  return finishDistillation(p);
+  return await finishDistillation(p, mm);
 }

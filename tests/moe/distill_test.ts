@@ -31,21 +31,21 @@ Deno.test("projectionHidden: the MLP costs what the projection cost (d = 768 →
   assert.equal(projectionHidden(5, 64), 64); // at least one expert
 });
 
-Deno.test("topEigenvectors: finds the dominant subspace of a symmetric matrix", () => {
+Deno.test("topEigenvectors: finds the dominant subspace of a symmetric matrix", async () => {
   const n = 7, diag = [0.5, 9, 1, 7, 0.1, 3, 2];
   const m = new Float32Array(n * n);
   diag.forEach((v, i) => (m[i * n + i] = v));
-  const v = topEigenvectors(m, n, 2);
+  const v = await topEigenvectors(m, n, 2);
   // Columns span e1 and e3 (eigenvalues 9 and 7): their weight outside those coordinates is ~0.
   let outside = 0;
   for (let i = 0; i < n; i++) if (i !== 1 && i !== 3) outside += v[i * 2] ** 2 + v[i * 2 + 1] ** 2;
   assert.ok(outside < 1e-8, `weight outside the top-2 subspace ${outside}`);
 });
 
-Deno.test("distillProjection: wide enough (h ≥ 2d) the MLP reproduces the projection on held-out rows", () => {
+Deno.test("distillProjection: wide enough (h ≥ 2d) the MLP reproduces the projection on held-out rows", async () => {
   const d = 12, n = 400;
   const { x, w, b } = problem(d, n, 1);
-  const r = distillProjection(x, n, w, b, { hidden: 2 * d, epochs: 0 });
+  const r = await distillProjection(x, n, w, b, { hidden: 2 * d, epochs: 0 });
   assert.ok(r.valError < 1e-6, `held-out unexplained variance ${r.valError}`);
   // Check the claim directly on fresh inputs.
   const fresh = problem(d, 50, 9).x;
@@ -57,42 +57,42 @@ Deno.test("distillProjection: wide enough (h ≥ 2d) the MLP reproduces the proj
       want[t * d + o] = s;
     }
   }
-  assertClose(mlpForward(r.mlp, fresh, 50).y, want, { atol: 1e-4, rtol: 1e-4 }, "fresh inputs");
+  assertClose((await mlpForward(r.mlp, fresh, 50)).y, want, { atol: 1e-4, rtol: 1e-4 }, "fresh inputs");
 });
 
-Deno.test("distillProjection: at the paper's width training improves on the rank-h/2 initialisation", () => {
+Deno.test("distillProjection: at the paper's width training improves on the rank-h/2 initialisation", async () => {
   const d = 32, n = 3000;
   const { x, w, b } = problem(d, n, 2);
   const h = projectionHidden(d, 8);
-  const r = distillProjection(x, n, w, b, { hidden: h, epochs: 20, lr: 1e-2 });
+  const r = await distillProjection(x, n, w, b, { hidden: h, epochs: 20, lr: 1e-2 });
   assert.ok(r.initValError < 0.5, `init error ${r.initValError}`);
   assert.ok(r.valError < 0.8 * r.initValError, `trained ${r.valError} vs init ${r.initValError}`);
   assert.ok(r.trainError <= r.valError * 1.5, "no gross overfitting");
   // A sparsity penalty leaves fewer hidden units active.
-  const sparse = distillProjection(x, n, w, b, { hidden: h, epochs: 20, lr: 1e-2, sparsity: 0.5 });
+  const sparse = await distillProjection(x, n, w, b, { hidden: h, epochs: 20, lr: 1e-2, sparsity: 0.5 });
   assert.ok(sparse.activeFraction < r.activeFraction, `${sparse.activeFraction} vs ${r.activeFraction}`);
 });
 
-Deno.test("distillProjection: bad arguments name the problem", () => {
+Deno.test("distillProjection: bad arguments name the problem", async () => {
   const { x, w, b } = problem(4, 3, 3);
-  assert.throws(
-    () => distillProjection(x.subarray(0, 4), 1, w, b, { hidden: 4 }),
+  await assert.rejects(
+    distillProjection(x.subarray(0, 4), 1, w, b, { hidden: 4 }),
     /at least 2 calibration rows/,
   );
-  assert.throws(
-    () => distillProjection(x, 3, w, b, { hidden: 0 }),
+  await assert.rejects(
+    distillProjection(x, 3, w, b, { hidden: 0 }),
     /hidden width must be a positive integer/,
   );
 });
 
-Deno.test("expertNorms: per-expert output norms of the split MLP; all experts sum to the MLP", () => {
+Deno.test("expertNorms: per-expert output norms of the split MLP; all experts sum to the MLP", async () => {
   const d = 10, n = 40;
   const { x, w, b } = problem(d, n, 4);
-  const { mlp } = distillProjection(x, n, w, b, { hidden: 12, epochs: 2 });
+  const { mlp } = await distillProjection(x, n, w, b, { hidden: 12, epochs: 2 });
   const split = splitFfn(mlp, 3, 0).weights;
-  const norms = expertNorms(x, n, split);
+  const norms = await expertNorms(x, n, split);
   // Direct computation for expert outputs, summed: equals the MLP output minus b2.
-  const full = mlpForward(mlp, x, n).y;
+  const full = (await mlpForward(mlp, x, n)).y;
   const s = split.size;
   const sum = new Float32Array(n * d);
   for (let e = 0; e < 3; e++) {
@@ -126,9 +126,13 @@ for (const [kind, be] of [["cpu", new CpuBackend()], ["gpu", gpu]] as [string, B
       const d = 32, n = 2000;
       const { x, w, b } = problem(d, n, 5);
       const opts = { hidden: projectionHidden(d, 8), epochs: 10, lr: 1e-2, batch: 128, seed: 3 };
-      const host = distillProjection(x, n, w, b, opts);
+      const host = await distillProjection(x, n, w, b, opts);
       const dev = await distillProjectionOnBackend(be!, x, n, w, b, opts);
-      assert.equal(dev.initValError, host.initValError, "same split and initialisation");
+      // Same split and initialisation (computed by the backend's matmul: equal up to rounding).
+      assert.ok(
+        Math.abs(dev.initValError - host.initValError) <= 1e-3 * host.initValError,
+        `init ${dev.initValError} vs ${host.initValError}`,
+      );
       assert.ok(
         host.valError < 0.9 * host.initValError,
         `TypeScript loop ${host.valError} vs ${host.initValError}`,
