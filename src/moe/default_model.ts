@@ -28,7 +28,7 @@ export const DEFAULT_RECIPE: Readonly<Recipe> = {
   calibTokens: 16384,
   routerEpochs: 20,
   seed: 0,
-  defaultTau: 0.1,
+  defaultTau: 0.15,
 };
 
 function env(name: string): string | undefined {
