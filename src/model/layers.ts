@@ -176,100 +176,35 @@ export function selfAttention(
   residual: Tensor,
   opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot; ln?: LayerNormParams },
 ): Tensor {
-  if (p.proj || pass.probe) return projectedAttention(pass, x, p, residual, opts);
   const { be, batch, seq } = pass;
   const C = p.wo.shape[0];
   const dh = C / p.heads;
-  const packed = (o: number): AttnView => ({ offset: o, rowStride: 3 * C, batchStride: seq * 3 * C });
-  let qkv: Tensor, kSrc: Tensor, vSrc: Tensor, kv = packed(C), vv = packed(2 * C), tk = seq, qPos0 = 0;
+  const qkv = projectQkv(pass, x, p, opts);
+  const view = (part: number): AttnView => ({
+    offset: qkv.offsets[part],
+    rowStride: qkv.stride,
+    batchStride: seq * qkv.stride,
+  });
+  let kSrc = qkv.k, vSrc = qkv.v, kv = view(1), vv = view(2), tk = seq, qPos0 = 0;
   if (opts.kv) {
     const { cache, maxT, past } = opts.kv;
-    // Append this step's keys and values (QKV columns C…3C) at position `past`: fused into the QKV
-    // product's store at decode.
-    const append = {
-      nb: batch,
-      nt: seq,
-      nc: 2 * C,
-      srcOffset: C,
-      srcB: seq * 3 * C,
-      srcT: 3 * C,
-      dstOffset: past * 2 * C,
-      dstB: maxT * 2 * C,
-      dstT: 2 * C,
-    };
-    qkv = be.matmul(x, p.wqkv, { bias: p.bqkv, ln: opts.ln, copyTo: { dst: cache.kv, spec: append } });
-    kSrc = vSrc = cache.kv;
-    kv = { offset: 0, rowStride: 2 * C, batchStride: maxT * 2 * C };
-    vv = { offset: C, rowStride: 2 * C, batchStride: maxT * 2 * C };
-    tk = past + seq;
-    qPos0 = past;
-  } else {
-    qkv = kSrc = vSrc = be.matmul(x, p.wqkv, { bias: p.bqkv, ln: opts.ln });
-  }
-  const attn = be.attention(
-    qkv,
-    kSrc,
-    vSrc,
-    { batch, heads: p.heads, headDim: dh, tq: seq, tk, qPos0, causal: opts.causal, scale: 1 / Math.sqrt(dh) },
-    packed(0),
-    kv,
-    vv,
-    opts.keyMask,
-  );
-  const out = be.matmul(attn, p.wo, { bias: p.bo, residual });
-  be.release(qkv, attn);
-  return out;
-}
-
-/**
- * Self-attention with separate Q, K, V and O projections: the converted projections of `p.proj` (each a
- * dynamic-k MoE layer), or the dense weights split into their column blocks while a probe watches (the
- * calibration pass of `convert --attention`). Same result contract as {@link selfAttention}.
- */
-function projectedAttention(
-  pass: PassContext,
-  x: Tensor,
-  p: AttentionParams,
-  residual: Tensor,
-  opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot; ln?: LayerNormParams },
-): Tensor {
-  const { be, batch, seq } = pass;
-  const C = p.wo.shape[0];
-  const dh = C / p.heads;
-  const xn = opts.ln ? be.layerNorm(x, opts.ln.gamma, opts.ln.beta, opts.ln.eps) : x;
-  pass.probe?.("qkv_in", pass.layer, xn);
-  let q: Tensor, k: Tensor, v: Tensor;
-  if (p.proj) {
-    q = p.proj.q.forward(pass, xn, undefined);
-    k = p.proj.k.forward(pass, xn, undefined);
-    v = p.proj.v.forward(pass, xn, undefined);
-  } else {
-    // Dense weights while probing: one fused product, read through column views below.
-    q = k = v = be.matmul(xn, p.wqkv, { bias: p.bqkv });
-  }
-  if (xn !== x) be.release(xn);
-  const fused = !p.proj;
-  const view = (part: number): AttnView =>
-    fused
-      ? { offset: part * C, rowStride: 3 * C, batchStride: seq * 3 * C }
-      : { offset: 0, rowStride: C, batchStride: seq * C };
-  let kSrc = k, vSrc = v, kv = view(1), vv = view(2), tk = seq, qPos0 = 0;
-  if (opts.kv) {
-    const { cache, maxT, past } = opts.kv;
-    const append = (src: Tensor, from: number, to: number) =>
+    // Append this step's keys and values at position `past` (unless the QKV product's store did).
+    const append = (src: Tensor, part: number, to: number) =>
       be.stridedCopy(src, cache.kv, {
         nb: batch,
         nt: seq,
         nc: C,
-        srcOffset: from,
-        srcB: seq * (fused ? 3 * C : C),
-        srcT: fused ? 3 * C : C,
+        srcOffset: qkv.offsets[part],
+        srcB: seq * qkv.stride,
+        srcT: qkv.stride,
         dstOffset: past * 2 * C + to,
         dstB: maxT * 2 * C,
         dstT: 2 * C,
       });
-    append(k, fused ? C : 0, 0);
-    append(v, fused ? 2 * C : 0, C);
+    if (!qkv.appended) {
+      append(qkv.k, 1, 0);
+      append(qkv.v, 2, C);
+    }
     kSrc = vSrc = cache.kv;
     kv = { offset: 0, rowStride: 2 * C, batchStride: maxT * 2 * C };
     vv = { offset: C, rowStride: 2 * C, batchStride: maxT * 2 * C };
@@ -277,7 +212,7 @@ function projectedAttention(
     qPos0 = past;
   }
   const attn = be.attention(
-    q,
+    qkv.q,
     kSrc,
     vSrc,
     { batch, heads: p.heads, headDim: dh, tq: seq, tk, qPos0, causal: opts.causal, scale: 1 / Math.sqrt(dh) },
@@ -286,12 +221,83 @@ function projectedAttention(
     vv,
     opts.keyMask,
   );
-  be.release(...new Set([q, k, v]));
+  be.release(...qkv.owned);
   pass.probe?.("o_in", pass.layer, attn);
   const out = p.proj
     ? p.proj.o.forward(pass, attn, residual)
     : be.matmul(attn, p.wo, { bias: p.bo, residual });
   be.release(attn);
+  return out;
+}
+
+/** Queries, keys and values of one attention call, and where they sit in their tensors. */
+interface Qkv {
+  /** Tensor holding the queries. */
+  q: Tensor;
+  /** Tensor holding the keys. */
+  k: Tensor;
+  /** Tensor holding the values. */
+  v: Tensor;
+  /** Row stride shared by the three (3C for one fused product, C for separate ones). */
+  stride: number;
+  /** Column offsets of Q, K and V in their tensors. */
+  offsets: [number, number, number];
+  /** True when the product already appended K and V to the KV cache. */
+  appended: boolean;
+  /** Tensors to release after the attention. */
+  owned: Tensor[];
+}
+
+/**
+ * The Q, K, V projections: one fused product of the dense weights (LayerNorm and, at decode, the KV append
+ * fused into it), or, for converted projections or under a calibration probe, a separate LayerNorm that
+ * the probe sees, then three MoE layers or the fused product read through column views.
+ */
+function projectQkv(
+  pass: PassContext,
+  x: Tensor,
+  p: AttentionParams,
+  opts: { kv?: KvSlot; ln?: LayerNormParams },
+): Qkv {
+  const { be, batch, seq } = pass;
+  const C = p.wo.shape[0];
+  const fused = (t: Tensor, appended: boolean): Qkv => ({
+    q: t,
+    k: t,
+    v: t,
+    stride: 3 * C,
+    offsets: [0, C, 2 * C],
+    appended,
+    owned: [t],
+  });
+  if (!p.proj && !pass.probe) {
+    const kv = opts.kv;
+    const copyTo = kv && {
+      dst: kv.cache.kv,
+      spec: {
+        nb: batch,
+        nt: seq,
+        nc: 2 * C,
+        srcOffset: C,
+        srcB: seq * 3 * C,
+        srcT: 3 * C,
+        dstOffset: kv.past * 2 * C,
+        dstB: kv.maxT * 2 * C,
+        dstT: 2 * C,
+      },
+    };
+    return fused(be.matmul(x, p.wqkv, { bias: p.bqkv, ln: opts.ln, copyTo }), Boolean(kv));
+  }
+  const xn = opts.ln ? be.layerNorm(x, opts.ln.gamma, opts.ln.beta, opts.ln.eps) : x;
+  pass.probe?.("qkv_in", pass.layer, xn);
+  let out: Qkv;
+  if (p.proj) {
+    const [q, k, v] = [p.proj.q, p.proj.k, p.proj.v].map((f) => f.forward(pass, xn, undefined));
+    out = { q, k, v, stride: C, offsets: [0, 0, 0], appended: false, owned: [q, k, v] };
+  } else {
+    out = fused(be.matmul(xn, p.wqkv, { bias: p.bqkv }), false);
+  }
+  if (xn !== x) be.release(xn);
   return out;
 }
 
