@@ -20,6 +20,7 @@ import { loadModel } from "../src/model/load.ts";
 import { type BackendChoice, createBackend } from "../src/ops/select_backend.ts";
 import { Rng } from "../src/util/rng.ts";
 import { vitConfig, type VitShape, vitTensors, writeDenseFolder } from "./random_models.ts";
+import { cosine } from "../src/util/cosine.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,16 +35,6 @@ const TAUS = [0, 0.1, 0.2, 0.3, 0.5];
 const tmp = await Deno.makeTempDir({ prefix: "d2d-attn-report-" });
 const be = await createBackend(values.backend as BackendChoice);
 console.error(`backend: ${be.info.provider} ${be.info.description}`);
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 /** Per-image argmax agreement of two [images, labels] logit arrays. */
 function top1(a: Float32Array, b: Float32Array, labels: number): number {

@@ -36,6 +36,7 @@ import { MoeRouting } from "./routing.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
 import { fitRouter, type RouterDevice } from "./router_fit.ts";
 import { type ConvertedLayer, sourceChecksum, writeConverted } from "./write_converted.ts";
+import { cosine } from "../util/cosine.ts";
 
 /** Options of {@link convert}. */
 export interface ConvertOptions {
@@ -122,16 +123,6 @@ function manifestAttention(l: ConvertedAttentionLayer, routerWidth: number): Man
       kmeans_cost: l[p].kmeansCost,
     }])),
   };
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return aa === 0 && bb === 0 ? 1 : ab / Math.sqrt(aa * bb || 1e-30);
 }
 
 /** Reads a dense layer's weights back from the backend. */

@@ -7,6 +7,7 @@
 import { InvalidInputError } from "../model/errors.ts";
 import type { Model, RunOptions } from "../model/model.ts";
 import { type ComputeStats, mergeStats } from "../model/stats.ts";
+import { cosine } from "../util/cosine.ts";
 import type { ProgressCallback } from "../util/progress.ts";
 import type { LabelledTexts } from "./datasets.ts";
 import { probeAccuracy, type ProbeOptions } from "./linear_probe.ts";
@@ -158,14 +159,7 @@ export async function evaluateProbe(
     const e = isDense ? ref : await embedAll(run);
     let cos = 0;
     for (let i = 0; i < n; i++) {
-      let ab = 0, aa = 0, bb = 0;
-      for (let j = 0; j < e.dim; j++) {
-        const a = e.x[i * e.dim + j], b = reference[i * e.dim + j];
-        ab += a * b;
-        aa += a * a;
-        bb += b * b;
-      }
-      cos += ab / Math.sqrt(aa * bb || 1e-30);
+      cos += cosine(e.x.subarray(i * e.dim, (i + 1) * e.dim), reference.subarray(i * e.dim, (i + 1) * e.dim));
     }
     rows.push({
       tau: run.tau ?? model.moe?.defaultTau ?? 0,

@@ -13,20 +13,11 @@ import "../../src/moe/load_converted.ts";
 import { parseManifest } from "../../src/moe/manifest.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
 import type { Backend } from "../../src/ops/backend.ts";
+import { cosine } from "../../src/util/cosine.ts";
 
 const gpu = await testGpu();
 const tmp = await Deno.makeTempDir({ prefix: "d2d-attn-test-" });
 const flat = (x: unknown): number[] => (Array.isArray(x) ? x.flatMap(flat) : [x as number]);
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 const converted = new Map<string, Promise<string>>();
 function convertedFixture(name: "tiny-vit" | "tiny-gpt2-relu" | "tiny-bert-relu"): Promise<string> {

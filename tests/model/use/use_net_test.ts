@@ -13,6 +13,7 @@ import { loadUseTokenizer, USE_MAX_TOKENS } from "../../../src/model/use/tokeniz
 import { padUseBatch, useEmbedBatch, UseNet } from "../../../src/model/use/use_net.ts";
 import { maxDiff } from "../../helpers/close.ts";
 import { gpuTestOptions, testGpu } from "../../helpers/gpu.ts";
+import { cosine } from "../../../src/util/cosine.ts";
 
 const gpu = await testGpu();
 const weights = extractUseWeights(await loadTfjsWeights(findUseModelDir()));
@@ -39,16 +40,6 @@ const IDS = TEXTS.map((t) => tokenizer.encode(t));
 const t0 = performance.now();
 const WANT = useEmbedCpu(weights, IDS);
 console.log(`useEmbedCpu: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 /** Asserts every row against the reference; returns the worst cosine and max abs diff. */
 function compare(got: Float32Array[], label: string): { minCos: number; maxAbs: number } {

@@ -16,6 +16,7 @@ import {
 } from "../../../src/model/use/tfjs_weights.ts";
 import { createUseTokenizer, loadUseVocab, USE_MAX_TOKENS } from "../../../src/model/use/tokenizer.ts";
 import { extractUseWeights, useEmbedCpu } from "../../../src/model/use/reference_forward.ts";
+import { cosine } from "../../../src/util/cosine.ts";
 
 const reference = await initModel(modelSource);
 const vocab = await loadUseVocab();
@@ -113,16 +114,6 @@ const FORWARD_TEXTS = [
   "The movie was surprisingly good, although the ending felt rushed and the dialogue was sometimes stiff.",
   LONG,
 ];
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 Deno.test("USE forward: useEmbedCpu matches the reference embeddings (cosine >= 0.999)", async () => {
   const weights = extractUseWeights(await loadTfjsWeights(findUseModelDir()));
