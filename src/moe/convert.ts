@@ -31,7 +31,7 @@ import {
   projectionLayers,
   PROJECTIONS,
 } from "./convert_attention.ts";
-import { type MoeFfn, uploadMoeLayer } from "./moe_ffn.ts";
+import { uploadMoeLayer } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
 import { fitRouter, type RouterDevice } from "./router_fit.ts";
@@ -129,17 +129,6 @@ function manifestAttention(l: ConvertedAttentionLayer, routerWidth: number): Man
 async function denseWeights(be: Backend, f: DenseFfn): Promise<DenseFfnWeights> {
   const [w1, b1, w2, b2] = (await be.read([f.w1, f.b1, f.w2, f.b2])) as Float32Array[];
   return { w1, b1, w2, b2, d: f.w1.shape[0], dff: f.w1.shape[1] };
-}
-
-/** Uploads expert weights + a router as an MoE layer (tensors recorded in `keep` for freeing). */
-function uploadLayer(
-  be: Backend,
-  x: ExpertWeights,
-  r: RouterWeights,
-  act: DenseFfn["act"],
-  keep: Tensor[],
-): MoeFfn {
-  return uploadMoeLayer(be, x, r, act, keeper(be, keep));
 }
 
 /** An upload function that records what it uploads in `keep`. */
@@ -242,6 +231,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   const trainBatches = set.batches.slice(0, set.batches.length - nHeld);
   const heldBatches = nHeld ? set.batches.slice(set.batches.length - nHeld) : set.batches;
   const keep: Tensor[] = [];
+  const upload = keeper(be, keep); // every weight uploaded for calibration and the τ table, freed at the end
   const d = cfg.hidden;
   // The dense model's held-out outputs: the reference every τ is measured against.
   const denseRef = await measure(model, heldBatches, 0, null);
@@ -267,9 +257,9 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
     })
     : null;
   if (attention) {
-    model.setAttentionProjections(attention.map((l) => projectionLayers(be, l, keeper(be, keep))));
+    model.setAttentionProjections(attention.map((l) => projectionLayers(be, l, upload)));
   }
-  const calibLayers = split.map((s) => uploadLayer(be, s.weights, zeroRouter(d, E), act, keep));
+  const calibLayers = split.map((s) => uploadMoeLayer(be, s.weights, zeroRouter(d, E), act, upload));
   const info = {
     formatVersion: FORMAT_VERSION,
     layers: split.map(() => ({ experts: E, expertSize: cfg.ffn / E })),
@@ -311,7 +301,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   }
 
   // 4. τ table on held-out batches.
-  const layers = split.map((s, i) => uploadLayer(be, s.weights, routers[i].router, act, keep));
+  const layers = split.map((s, i) => uploadMoeLayer(be, s.weights, routers[i].router, act, upload));
   model.replaceFfns(layers, new MoeRouting(info));
   const lm = cfg.family === "gpt2";
   const calibration: CalibrationRow[] = [];

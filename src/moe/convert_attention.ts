@@ -149,11 +149,13 @@ async function denseProjections(be: Backend, p: AttentionParams) {
 }
 
 /**
- * Each expert's output norm ‖relu(x·W1_e + b1_e)·W2_e‖ per row.
+ * Each expert's output norm ‖relu(x·W1_e + b1_e)·W2_e‖ per row: one product for every expert's hidden
+ * activations h_e, then ‖h_e·W2_e‖² = h_e·G_e·h_eᵀ with the small Gram matrix G_e = W2_e·W2_eᵀ [s, s], so
+ * the down-projections are never computed.
  * @param x Inputs [n, d].
  * @param n Rows.
  * @param ex Expert weights.
- * @param mm Where the products run.
+ * @param mm Where the up-projection product runs.
  * @returns Norms [n, E].
  */
 export async function expertNorms(
@@ -162,23 +164,32 @@ export async function expertNorms(
   ex: ExpertWeights,
   mm: MatmulFn = cpuMatmul,
 ): Promise<Float32Array> {
-  const d = ex.b2.length, E = ex.experts, s = ex.size;
-  const out = new Float32Array(n * E);
+  const d = ex.b2.length, E = ex.experts, s = ex.size, h = E * s;
+  // Expert-major [E, d, s] → [d, E·s]: column e·s + j is expert e's neuron j.
+  const w1 = new Float32Array(d * h);
   for (let e = 0; e < E; e++) {
-    const h = await mm(
-      x,
-      ex.w1.subarray(e * d * s, (e + 1) * d * s),
-      n,
-      d,
-      s,
-      { act: "relu" },
-      ex.b1.subarray(e * s, (e + 1) * s),
-    );
-    const y = await mm(h, ex.w2.subarray(e * s * d, (e + 1) * s * d), n, s, d);
+    for (let i = 0; i < d; i++) w1.set(ex.w1.subarray((e * d + i) * s, (e * d + i + 1) * s), i * h + e * s);
+  }
+  const hidden = await mm(x, w1, n, d, h, { act: "relu" }, ex.b1);
+  const out = new Float32Array(n * E);
+  const gram = new Float64Array(s * s);
+  for (let e = 0; e < E; e++) {
+    const w2 = ex.w2.subarray(e * s * d, (e + 1) * s * d);
+    for (let j = 0; j < s; j++) {
+      for (let k = 0; k <= j; k++) {
+        let g = 0;
+        for (let o = 0; o < d; o++) g += w2[j * d + o] * w2[k * d + o];
+        gram[j * s + k] = gram[k * s + j] = g;
+      }
+    }
     for (let t = 0; t < n; t++) {
+      const ht = hidden.subarray(t * h + e * s, t * h + (e + 1) * s);
       let sq = 0;
-      for (let j = 0; j < d; j++) sq += y[t * d + j] ** 2;
-      out[t * E + e] = Math.sqrt(sq);
+      for (let j = 0; j < s; j++) {
+        if (ht[j] === 0) continue;
+        for (let k = 0; k < s; k++) sq += ht[j] * gram[j * s + k] * ht[k];
+      }
+      out[t * E + e] = Math.sqrt(Math.max(sq, 0));
     }
   }
   return out;

@@ -19,9 +19,7 @@ import {
   type MatmulFn,
   planDistillation,
 } from "./distill.ts";
-
-/** Bytes recorded before a submit, so one epoch of a large model does not build one huge command list. */
-const FLUSH_BYTES = 256 << 20;
+import { FLUSH_BYTES } from "./router_train_gpu.ts";
 
 /**
  * The backend's matmul as a {@link MatmulFn}: uploads the operands, multiplies, reads the product back.

@@ -16,27 +16,24 @@ import type { Activation } from "../ops/activation.ts";
 import { MoeFfn, type MoeSite } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 
-/** Tensor names of layer i in `d2dmoe.safetensors`. */
-export const expertTensorNames = (i: number) => ({
-  r1: `layers.${i}.router.w1`,
-  r2: `layers.${i}.router.w2`,
-  w1: `layers.${i}.experts.w1`,
-  b1: `layers.${i}.experts.b1`,
-  w2: `layers.${i}.experts.w2`,
-  b2: `layers.${i}.experts.b2`,
-  order: `layers.${i}.neuron_order`,
+/** Names of one MoE layer's tensors under `prefix` in `d2dmoe.safetensors`. */
+const moeTensorNames = (prefix: string) => ({
+  r1: `${prefix}.router.w1`,
+  r2: `${prefix}.router.w2`,
+  w1: `${prefix}.experts.w1`,
+  b1: `${prefix}.experts.b1`,
+  w2: `${prefix}.experts.w2`,
+  b2: `${prefix}.experts.b2`,
+  order: `${prefix}.neuron_order`,
 });
 
+/** Tensor names of layer i's FFN in `d2dmoe.safetensors`. */
+export const expertTensorNames = (i: number): ReturnType<typeof moeTensorNames> =>
+  moeTensorNames(`layers.${i}`);
+
 /** Tensor names of block i's converted attention projection `p` (q, k, v or o). */
-export const projectionTensorNames = (i: number, p: string) => ({
-  r1: `layers.${i}.attn.${p}.router.w1`,
-  r2: `layers.${i}.attn.${p}.router.w2`,
-  w1: `layers.${i}.attn.${p}.experts.w1`,
-  b1: `layers.${i}.attn.${p}.experts.b1`,
-  w2: `layers.${i}.attn.${p}.experts.w2`,
-  b2: `layers.${i}.attn.${p}.experts.b2`,
-  order: `layers.${i}.attn.${p}.neuron_order`,
-});
+export const projectionTensorNames = (i: number, p: string): ReturnType<typeof moeTensorNames> =>
+  moeTensorNames(`layers.${i}.attn.${p}`);
 
 /**
  * Checks that a manifest fits the model it sits beside.
