@@ -156,14 +156,31 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     }
   }
 
-  // Scores |h · R2| into sc.
-  for (var e = tid; e < p.E; e += WG) {
+  // Scores |h · R2| into sc: EP experts side by side (coalesced R2 rows), G = WG / EP thread groups
+  // splitting the hidden units, partial sums met in workgroup memory. One thread per expert walking all
+  // w rows would wait on w dependent loads in turn (~60 µs on the H200 at w = 128).
+  let ep = min(EMAX, WG);
+  let groups = WG / ep;
+  let g = tid / ep;
+  for (var e0 = 0u; e0 < p.E; e0 += ep) {
+    let e = e0 + tid % ep;
     var s: array<f32, 8>;
-    for (var j = 0u; j < p.w; j++) {
-      let rv = r2[j * p.E + e];
-      for (var tt = 0u; tt < TT; tt++) { s[tt] = fma(hs[tt * WMAX + j], rv, s[tt]); }
+    if (e < p.E) {
+      for (var j = g; j < p.w; j += groups) {
+        let rv = r2[j * p.E + e];
+        for (var tt = 0u; tt < TT; tt++) { s[tt] = fma(hs[tt * WMAX + j], rv, s[tt]); }
+      }
     }
-    for (var tt = 0u; tt < TT; tt++) { sc[tt * EMAX + e] = abs(s[tt]); }
+    for (var tt = 0u; tt < TT; tt++) {
+      red[tid].x = s[tt];
+      workgroupBarrier();
+      for (var st = groups / 2u; st > 0u; st >>= 1u) {
+        if (g < st) { red[tid].x += red[tid + st * ep].x; }
+        workgroupBarrier();
+      }
+      if (g == 0u && e < p.E) { sc[tt * EMAX + e] = abs(red[tid].x); }
+      workgroupBarrier();
+    }
   }
   workgroupBarrier();
 

@@ -4,7 +4,7 @@
  * so a whole forward pass is one submit with (at most) one readback.
  * @module
  */
-import { BufferPool } from "./buffer_pool.ts";
+import { BufferPool, sizeClass } from "./buffer_pool.ts";
 import { acquireDevice, type GpuDeviceInfo, type GpuPreference } from "./device.ts";
 import { DeviceLostError, GpuCommandError } from "./errors.ts";
 import type { KernelName } from "./kernels.ts";
@@ -43,6 +43,8 @@ export interface GpuContextOptions {
 
 /** Bind groups kept for reuse (least recently used evicted first). */
 const BIND_GROUP_CACHE = 4096;
+/** Larger readback buffers are not kept for reuse (a big read is rare; its memory is not worth holding). */
+const STAGING_KEEP_BYTES = 1 << 24;
 
 /** Largest workgroup count per grid dimension WebGPU guarantees. */
 export const MAX_GRID = 65535;
@@ -59,10 +61,25 @@ export function grid1d(total: number): [number, number] {
   return [Math.ceil(total / y), y];
 }
 
+/** The device limits the kernels' bindings consult while recording. */
+export type KernelLimits = Pick<
+  GPUSupportedLimits,
+  | "maxComputeWorkgroupStorageSize"
+  | "maxComputeInvocationsPerWorkgroup"
+  | "minStorageBufferOffsetAlignment"
+  | "minUniformBufferOffsetAlignment"
+  | "maxStorageBufferBindingSize"
+>;
+
 /** Owns a WebGPU device and records/submits our kernels on it. */
 export class GpuContext {
   /** The device. */
   readonly device: GPUDevice;
+  /**
+   * A plain copy of the limits kernels check per dispatch: `device.limits` builds a new object through
+   * the native binding on every access (tens of µs on Dawn), too slow for a decode step's ~70 dispatches.
+   */
+  readonly limits: Readonly<KernelLimits>;
   /** What the device is (shown by the CLI and API). */
   readonly info: GpuDeviceInfo;
   /** Activation buffers. */
@@ -82,9 +99,18 @@ export class GpuContext {
   #nextObjectId = 1;
   #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   #bindGroups = new Map<string, GPUBindGroup>();
+  #staging = new Map<number, GPUBuffer[]>();
 
   private constructor(device: GPUDevice, info: GpuDeviceInfo, profile: boolean) {
     this.device = device;
+    const l = device.limits;
+    this.limits = Object.freeze({
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+      minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    });
     this.info = info;
     this.pool = new BufferPool(device);
     this.pipelines = new PipelineCache(device);
@@ -304,11 +330,7 @@ export class GpuContext {
   async read(ranges: { buffer: GPUBuffer; offset?: number; size: number }[]): Promise<ArrayBuffer[]> {
     this.checkHealthy();
     const total = ranges.reduce((s, r) => s + Math.ceil(r.size / 4) * 4, 0);
-    const staging = this.device.createBuffer({
-      size: Math.max(16, total),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      label: "readback",
-    });
+    const staging = this.#takeStaging(total);
     let at = 0;
     const places: number[] = [];
     for (const r of ranges) {
@@ -324,19 +346,41 @@ export class GpuContext {
     }
     this.flush();
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await staging.mapAsync(GPUMapMode.READ, 0, Math.max(16, total));
     } catch (e) {
       staging.destroy();
       this.checkHealthy();
       throw new GpuCommandError(`readback failed: ${(e as Error).message}`);
     }
-    const mapped = staging.getMappedRange();
+    const mapped = staging.getMappedRange(0, Math.max(16, total));
     const out = ranges.map((r, i) => mapped.slice(places[i], places[i] + r.size));
     staging.unmap();
-    staging.destroy();
+    this.#returnStaging(staging);
     if (this.#profiler) await this.#profiler.collect();
     this.checkHealthy();
     return out;
+  }
+
+  /**
+   * A mappable buffer for a readback of `bytes`, reused across reads: creating and destroying one per
+   * read (every decode step) costs driver allocations and occasional long stalls on Dawn.
+   */
+  #takeStaging(bytes: number): GPUBuffer {
+    const size = sizeClass(Math.max(16, bytes));
+    const buf = this.#staging.get(size)?.pop();
+    return buf ?? this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: "readback",
+    });
+  }
+
+  /** Keeps a few staging buffers per size class (concurrent reads take one each). */
+  #returnStaging(buf: GPUBuffer): void {
+    let list = this.#staging.get(buf.size);
+    if (!list) this.#staging.set(buf.size, list = []);
+    if (list.length < 4 && buf.size <= STAGING_KEEP_BYTES) list.push(buf);
+    else buf.destroy();
   }
 
   /** Waits until the queue is idle (one sync). */
@@ -365,6 +409,8 @@ export class GpuContext {
     this.#profiler?.destroy();
     this.#placeholder?.destroy();
     for (const b of this.#weights) b.destroy();
+    for (const list of this.#staging.values()) for (const b of list) b.destroy();
+    this.#staging.clear();
     this.#weights.clear();
     this.device.destroy();
   }

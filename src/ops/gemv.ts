@@ -109,7 +109,7 @@ export function gemvGpu(
   const k4 = Math.ceil(k / 4);
   // Staging capacity: the whole row block when it fits (rounded to limit pipeline variants), else chunks;
   // what workgroup memory the reduction buffer (WG vec4) leaves.
-  const room = Math.floor((ctx.device.limits.maxComputeWorkgroupStorageSize - 16 * cfg.WG - 64) / 16);
+  const room = Math.floor((ctx.limits.maxComputeWorkgroupStorageSize - 16 * cfg.WG - 64) / 16);
   const asz = Math.min(ASZ_MAX, room, Math.max(64, 2 ** Math.ceil(Math.log2(mr * k4))));
   if (asz < mr) throw new RangeError(`gemv: ${cfg.WG} threads leave no workgroup memory to stage A`);
   const copy = fuse.copy && fusableCopy(fuse.copy.spec, m, n) ? fuse.copy : undefined;

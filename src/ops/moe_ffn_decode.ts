@@ -48,7 +48,7 @@ export interface GpuMoeWeights {
  * @returns The chunk (a multiple of 4 dividing s), or 0.
  */
 export function decodeChunk(
-  limits: GPUSupportedLimits,
+  limits: Pick<GPUSupportedLimits, "maxComputeWorkgroupStorageSize" | "maxComputeInvocationsPerWorkgroup">,
   T: number,
   d: number,
   w: number,
@@ -87,7 +87,7 @@ export function moeFfnDecodeGpu(
   const [w, E] = t.r2.shape;
   const s = t.w1.shape[1];
   const cap = T;
-  const chunk = decodeChunk(ctx.device.limits, T, d, w, E, s);
+  const chunk = decodeChunk(ctx.limits, T, d, w, E, s);
   if (chunk === 0) {
     const xn = ln ? layerNormGpu(ctx, x, ln.gamma, ln.beta, ln.eps) : x;
     const sel = moeRouteSelectGpu(ctx, xn, t.r1, t.r2, counts, 0, cap, rule);

@@ -112,10 +112,10 @@ export function moeRouteDecodeGpu(
 ): PackedSelection {
   const [T, d] = x.shape;
   const [w, E] = r2.shape;
-  if (!routeDecodeFits(ctx.device.limits, T, w, E)) {
+  if (!routeDecodeFits(ctx.limits, T, w, E)) {
     throw new RangeError(`moe_route_decode: T ${T}, width ${w}, experts ${E} do not fit one workgroup`);
   }
-  const layout = packedSelectionLayout(T, E, cap, ctx.device.limits.minStorageBufferOffsetAlignment);
+  const layout = packedSelectionLayout(T, E, cap, ctx.limits.minStorageBufferOffsetAlignment);
   const buffer = ctx.pool.acquire(layout.bytes);
   const writeXn = Boolean(ln && xn);
   const dummy = writeXn ? null : ctx.pool.acquire(16);
