@@ -156,7 +156,7 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     }
   }
 
-  // Scores |h · R2| into sc: EP experts side by side (coalesced R2 rows), G = WG / EP thread groups
+  // Scores |h · R2| into sc: `ep` experts side by side (coalesced R2 rows), `groups` = WG / ep thread groups
   // splitting the hidden units, partial sums met in workgroup memory. One thread per expert walking all
   // w rows would wait on w dependent loads in turn (~60 µs on the H200 at w = 128).
   let ep = min(EMAX, WG);

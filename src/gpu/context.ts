@@ -67,8 +67,6 @@ export type KernelLimits = Pick<
   | "maxComputeWorkgroupStorageSize"
   | "maxComputeInvocationsPerWorkgroup"
   | "minStorageBufferOffsetAlignment"
-  | "minUniformBufferOffsetAlignment"
-  | "maxStorageBufferBindingSize"
 >;
 
 /** Owns a WebGPU device and records/submits our kernels on it. */
@@ -108,8 +106,6 @@ export class GpuContext {
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
       minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
-      minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
     });
     this.info = info;
     this.pool = new BufferPool(device);

@@ -6,7 +6,7 @@
  * Shapes the decode kernels do not take run the batched kernels instead. Reference: `moe_ffn_decode_ref.ts`.
  * @module
  */
-import type { GpuContext } from "../gpu/context.ts";
+import type { GpuContext, KernelLimits } from "../gpu/context.ts";
 import type { Activation } from "./activation.ts";
 import { gemvGpu, type GpuLayerNorm } from "./gemv.ts";
 import { allocTensor } from "./gpu_util.ts";
@@ -48,7 +48,7 @@ export interface GpuMoeWeights {
  * @returns The chunk (a multiple of 4 dividing s), or 0.
  */
 export function decodeChunk(
-  limits: Pick<GPUSupportedLimits, "maxComputeWorkgroupStorageSize" | "maxComputeInvocationsPerWorkgroup">,
+  limits: KernelLimits,
   T: number,
   d: number,
   w: number,
