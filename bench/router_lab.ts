@@ -63,10 +63,7 @@ if (cmd === "collect") {
   }
   // skip the first 20k paragraphs region? no: shuffle deterministically
   const rng = new Rng(1);
-  for (let i = texts.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [texts[i], texts[j]] = [texts[j], texts[i]];
-  }
+  rng.shuffle(texts);
   const rows: number[][] = [];
   let n = 0;
   for (const t of texts) {
@@ -125,10 +122,7 @@ if (cmd === "collect") {
   const ds = await sentimentDataset();
   const rng = new Rng(7);
   const idx = Array.from({ length: ds.texts.length }, (_, i) => i);
-  for (let i = idx.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
+  rng.shuffle(idx);
   const texts = idx.slice(0, N).map((i) => ds.texts[i]);
   const densePath = `${W}/dense_${N}.bin`;
   let denseE: Float32Array;
