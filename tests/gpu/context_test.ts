@@ -56,6 +56,26 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "BufferPool: free buffers go out oldest first, so a repeated allocation sequence gets the same buffers",
+  ignore: !shared,
+  ...gpuTestOptions,
+  fn() {
+    const pool = new BufferPool(shared!.ctx.device);
+    const first = [pool.acquire(1000), pool.acquire(1000), pool.acquire(1000)];
+    // Released in an order unlike the allocation order (a decode step frees intermediates as it goes).
+    for (const i of [2, 0, 1]) pool.release(first[i]);
+    pool.onSubmitted();
+    const second = [pool.acquire(1000), pool.acquire(1000), pool.acquire(1000)];
+    assert.deepEqual(second.map((b) => first.indexOf(b)), [0, 1, 2]);
+    for (const i of [1, 2, 0]) pool.release(second[i]);
+    pool.onSubmitted();
+    assert.equal(pool.acquire(1000), first[0]);
+    pool.destroy();
+  },
+});
+
+Deno.test({
   name: "device loss: a destroyed device makes the next op throw DeviceLostError",
   ignore: !shared && !GPU_REQUIRED,
   ...gpuTestOptions,
