@@ -4,6 +4,7 @@
  * @module
  */
 import adam from "../../kernels/adam.wgsl" with { type: "text" };
+import argmax from "../../kernels/argmax.wgsl" with { type: "text" };
 import add from "../../kernels/add.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
@@ -30,6 +31,7 @@ import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
 /** WGSL source of every kernel, by file stem. */
 export const KERNEL_SOURCES = {
   adam,
+  argmax,
   add,
   attention,
   cross_entropy: crossEntropy,

@@ -594,61 +594,111 @@ export class Model implements Disposable {
     return this.#run(opts, async (pass, read) => {
       const be = this.backend;
       const cache: KvCache = net.createCache(be, 1, ids.length + Math.max(1, maxTokens));
+      /**
+       * Records one decode step over `tIds` (u32 [seq]); returns its logits [1, vocab] and its MACs, kept
+       * apart until the step's token is taken (a step recorded ahead may be dropped).
+       */
+      const record = (tIds: Tensor, seq: number): { logits: Tensor; tally: MacTally } => {
+        const main = pass.tally;
+        const tally = pass.tally = new MacTally();
+        pass.batch = 1;
+        pass.seq = seq;
+        const past = cache.length;
+        this.#tallyGpt2(tally, 1, seq, past, 1);
+        const tPos = be.input(Uint32Array.from({ length: seq }, (_, i) => past + i), [seq]);
+        // Hidden states before ln_f; ln_f runs on the last row only, fused into the LM head.
+        const hidden = net.decode(pass, tIds, tPos, undefined, cache, { finalNorm: false });
+        let last = hidden;
+        if (seq > 1) {
+          last = be.alloc([1, cfg.hidden]);
+          be.stridedCopy(hidden, last, {
+            nb: 1,
+            nt: 1,
+            nc: cfg.hidden,
+            srcOffset: (seq - 1) * cfg.hidden,
+            srcB: 0,
+            srcT: 0,
+            dstOffset: 0,
+            dstB: 0,
+            dstT: 0,
+          });
+        }
+        const logits = net.logits(be, last, true);
+        be.release(tPos, hidden, last === hidden ? undefined : last);
+        pass.tally = main;
+        return { logits, tally };
+      };
       const out: number[] = [];
       let reason: GenerateResult["finish_reason"] = "length";
+      /** Takes a new token; false when generation ends with it (EOS, a stop sequence, `onToken`). */
+      const accept = (next: number): boolean => {
+        if (next === eos) {
+          reason = "eos";
+          return false;
+        }
+        out.push(next);
+        const stopHit = stops.find((s) =>
+          s.length <= out.length && s.every((v, i) => out[out.length - s.length + i] === v)
+        );
+        if (stopHit) {
+          out.splice(out.length - stopHit.length);
+          reason = "stop";
+          return false;
+        }
+        if (opts.onToken?.(next) === false) {
+          reason = "stop";
+          return false;
+        }
+        return true;
+      };
+      const aborted = () => {
+        if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
+      };
+      let ahead: Tensor | null = null;
       try {
-        let feed = ids;
-        for (let step = 0; step < maxTokens; step++) {
-          if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
-          const seq = feed.length;
-          pass.batch = 1;
-          pass.seq = seq;
-          const tIds = be.input(Uint32Array.from(feed), [seq]);
-          const tPos = be.input(Uint32Array.from(feed, (_, i) => cache.length + i), [seq]);
-          const past = cache.length;
-          // Hidden states before ln_f; ln_f runs on the last row only, fused into the LM head.
-          const hidden = net.decode(pass, tIds, tPos, undefined, cache, { finalNorm: false });
-          let last = hidden;
-          if (seq > 1) {
-            last = be.alloc([1, cfg.hidden]);
-            be.stridedCopy(hidden, last, {
-              nb: 1,
-              nt: 1,
-              nc: cfg.hidden,
-              srcOffset: (seq - 1) * cfg.hidden,
-              srcB: 0,
-              srcT: 0,
-              dstOffset: 0,
-              dstB: 0,
-              dstT: 0,
-            });
+        if (sampler.greedy) {
+          // Greedy: argmax on the GPU, whose u32 output is the next step's input ids. Step t+1 is recorded
+          // and submitted before step t's 4-byte token is read, so recording overlaps the GPU's work; when
+          // generation stops early, the one step ahead is dropped (not tallied, its counters unread).
+          const tIds = be.input(Uint32Array.from(ids), [ids.length]);
+          let rec = record(tIds, ids.length);
+          be.release(tIds);
+          ahead = be.argmax(rec.logits);
+          be.release(rec.logits);
+          for (let step = 0; step < maxTokens; step++) {
+            aborted();
+            const tok: Tensor = ahead!;
+            const tally = rec.tally;
+            const pending = read([tok]); // submits this step, starts the readback
+            ahead = null;
+            if (step + 1 < maxTokens) {
+              rec = record(tok, 1);
+              ahead = be.argmax(rec.logits);
+              be.release(rec.logits);
+              be.flush();
+            }
+            const [got] = await pending;
+            be.release(tok);
+            pass.tally.merge(tally);
+            if (!accept((got as Uint32Array)[0])) break;
           }
-          const logits = net.logits(be, last, true);
-          be.release(tIds, tPos, hidden, last === hidden ? undefined : last);
-          this.#tallyGpt2(pass.tally, 1, seq, past, 1);
-          const [row] = await read([logits]);
-          be.release(logits);
-          const next = sampler.next(row as Float32Array);
-          if (next === eos) {
-            reason = "eos";
-            break;
+        } else {
+          let feed = ids;
+          for (let step = 0; step < maxTokens; step++) {
+            aborted();
+            const tIds = be.input(Uint32Array.from(feed), [feed.length]);
+            const { logits, tally } = record(tIds, feed.length);
+            be.release(tIds);
+            pass.tally.merge(tally);
+            const [row] = await read([logits]);
+            be.release(logits);
+            const next = sampler.next(row as Float32Array);
+            if (!accept(next)) break;
+            feed = [next];
           }
-          out.push(next);
-          const stopHit = stops.find((s) =>
-            s.length <= out.length && s.every((v, i) => out[out.length - s.length + i] === v)
-          );
-          if (stopHit) {
-            out.splice(out.length - stopHit.length);
-            reason = "stop";
-            break;
-          }
-          if (opts.onToken?.(next) === false) {
-            reason = "stop";
-            break;
-          }
-          feed = [next];
         }
       } finally {
+        if (ahead) be.release(ahead);
         net.freeCache(be, cache);
       }
       return {

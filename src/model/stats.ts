@@ -61,6 +61,21 @@ export class MacTally {
     this.ffn += macs;
   }
 
+  /** Adds another tally's counts (e.g. a decode step recorded ahead, once its token is taken). */
+  merge(o: MacTally): void {
+    this.tokens += o.tokens;
+    this.denseFfn += o.denseFfn;
+    this.ffn += o.ffn;
+    this.router += o.router;
+    this.other += o.other;
+    this.denseAttn += o.denseAttn;
+    this.attn += o.attn;
+    const sum = (a: number[] | null, b: number[] | null) =>
+      b === null ? a : a === null ? [...b] : a.map((v, i) => v + (b[i] ?? 0));
+    this.pairs = sum(this.pairs, o.pairs);
+    this.densePairs = sum(this.densePairs, o.densePairs);
+  }
+
   /** The stats record for this call. */
   toStats(): ComputeStats {
     const dense = this.denseFfn + this.other;

@@ -87,6 +87,8 @@ export interface Backend extends Disposable {
   add(a: Tensor, b: Tensor): Tensor;
   /** Per-row cross-entropy of logits [rows, vocab] against u32 targets [rows] → [rows]. */
   crossEntropy(logits: Tensor, targets: Tensor): Tensor;
+  /** Index of each row's largest value (first on ties, as greedy sampling): [rows, cols] f32 → [rows] u32. */
+  argmax(x: Tensor): Tensor;
   /** L2 norm of every row: [rows, cols] → [rows]. */
   rowNorm(x: Tensor): Tensor;
   /** D2DMoE router scores |relu(x·R1)·R2| [T, E]; zeroes `counts[countsOffset … +E)`. */

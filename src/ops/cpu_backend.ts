@@ -30,6 +30,7 @@ import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
 import { reluGradRef } from "./relu_grad_ref.ts";
 import { checkRouterGrad, routerGradRef } from "./router_grad_ref.ts";
 import { rowNormRef } from "./row_norm_ref.ts";
+import { argmaxRef } from "./argmax_ref.ts";
 import { patchEmbedRef, type PatchGeometry } from "./patch_embed_ref.ts";
 import { type CopySpec, stridedCopyRef } from "./strided_copy_ref.ts";
 import { CpuTensor, type DType, numel, type Tensor } from "./tensor.ts";
@@ -141,6 +142,11 @@ export class CpuBackend implements Backend {
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const [rows, vocab] = logits.shape;
     return new CpuTensor(crossEntropyRef(f32(logits), u32(targets), rows, vocab), [rows]);
+  }
+
+  argmax(x: Tensor): Tensor {
+    const [rows, cols] = x.shape;
+    return new CpuTensor(argmaxRef(f32(x), rows, cols), [rows]);
   }
 
   rowNorm(x: Tensor): Tensor {

@@ -35,6 +35,7 @@ import type { RoutingRule } from "./moe_select_ref.ts";
 import { reluGradGpu } from "./relu_grad.ts";
 import { routerGradGpu } from "./router_grad.ts";
 import { rowNormGpu } from "./row_norm.ts";
+import { argmaxGpu } from "./argmax.ts";
 import { patchEmbedGpu } from "./patch_embed.ts";
 import type { PatchGeometry } from "./patch_embed_ref.ts";
 import { stridedCopyGpu } from "./strided_copy.ts";
@@ -150,6 +151,10 @@ export class GpuBackend implements Backend {
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     return crossEntropyGpu(this.ctx, gpu(logits), gpu(targets));
   }
+  argmax(x: Tensor): Tensor {
+    return argmaxGpu(this.ctx, gpu(x));
+  }
+
   rowNorm(x: Tensor): Tensor {
     return rowNormGpu(this.ctx, gpu(x));
   }

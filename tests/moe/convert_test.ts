@@ -11,6 +11,7 @@ import { loadModel } from "../../src/model/load.ts";
 import "../../src/moe/load_converted.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
 import type { Backend } from "../../src/ops/backend.ts";
+import { GpuBackend } from "../../src/ops/gpu_backend.ts";
 
 const gpu = await testGpu();
 const tmp = await Deno.makeTempDir({ prefix: "d2d-convert-test-" });
@@ -127,3 +128,55 @@ Deno.test("convert: seeded conversion is deterministic", async () => {
   const bytes = async (d: string) => await Deno.readFile(join(d, "d2dmoe.safetensors"));
   assert.deepEqual(await bytes(a), await bytes(b));
 });
+
+for (const [kind, be] of [["cpu", new CpuBackend()], ["gpu", gpu]] as [string, Backend | null][]) {
+  Deno.test({
+    name: `generate on ${kind}: greedy (argmax on the device, one step ahead) equals top-1 sampling, ` +
+      "tokens and stats, when it stops early too",
+    ignore: !be,
+    ...gpuTestOptions,
+    async fn() {
+      const dir = await convertedFixture("tiny-gpt2-relu");
+      using model = await loadModel(dir, { backend: be! });
+      const live = () => (be instanceof GpuBackend ? be.ctx.pool.stats.live : 0);
+      const live0 = live();
+      const prompt = [3, 1, 4, 1, 5];
+      const top1 = { temperature: 1, topK: 1, seed: 0 };
+      for (const tau of [0, 0.5]) {
+        const full = await model.generate(prompt, { maxTokens: 6, greedy: true, eosTokenId: null, tau });
+        const ref = await model.generate(prompt, { maxTokens: 6, ...top1, eosTokenId: null, tau });
+        assert.deepEqual(full.token_ids, ref.token_ids, `τ ${tau}`);
+        assert.deepEqual(full.stats, ref.stats, `τ ${tau} stats`);
+        assert.equal(full.finish_reason, "length");
+        // Stopped by onToken after 3 tokens: the step recorded ahead is neither returned nor counted.
+        let n = 0;
+        const cut = await model.generate(prompt, {
+          maxTokens: 6,
+          greedy: true,
+          eosTokenId: null,
+          tau,
+          onToken: () => ++n < 3,
+        });
+        n = 0;
+        const cutRef = await model.generate(prompt, {
+          maxTokens: 6,
+          ...top1,
+          eosTokenId: null,
+          tau,
+          onToken: () => ++n < 3,
+        });
+        assert.deepEqual(cut.token_ids, full.token_ids.slice(0, 3));
+        assert.deepEqual(cut.stats, cutRef.stats, `τ ${tau} stats after an early stop`);
+        const eos = await model.generate(prompt, {
+          maxTokens: 6,
+          greedy: true,
+          eosTokenId: full.token_ids[1],
+          tau,
+        });
+        assert.equal(eos.finish_reason, "eos");
+        assert.deepEqual(eos.token_ids, full.token_ids.slice(0, full.token_ids.indexOf(full.token_ids[1])));
+      }
+      assert.equal(live(), live0, "no pooled buffer left live");
+    },
+  });
+}
