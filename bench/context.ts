@@ -113,9 +113,13 @@ export class RunContext {
     this.device = deviceName(be);
   }
 
-  /** The WebGPU implementation onnxruntime's WebGPU provider gets. */
+  /**
+   * The WebGPU implementation onnxruntime's WebGPU provider gets: Deno's built-in unless `--ort-gpu dawn`.
+   * Not Dawn by default: onnxruntime-web 1.30's WebGPU session creation segfaults the whole process on
+   * npm:webgpu 0.6.2 (H200, 2026-12-04, `bench/ort_probe.ts`), which would lose every later row.
+   */
   get ortGpu(): OrtGpu {
-    return this.options.ortGpu ?? (this.be.info.provider === "dawn" ? "dawn" : "builtin");
+    return this.options.ortGpu ?? "builtin";
   }
 
   /** Writes a progress message. */

@@ -23,7 +23,7 @@ Prints one JSON object per line per measurement, then a table and the H200 targe
                         also on with D2D_PROFILE=1
       --torch           run the PyTorch peer (python3 bench/torch_peer.py; skipped with a note if missing)
       --ort             run the onnxruntime-web peers (WASM and WebGPU execution providers)
-      --ort-gpu G       WebGPU implementation for onnxruntime: dawn | builtin (default: the one we use)
+      --ort-gpu G       WebGPU implementation for onnxruntime: dawn | builtin (default: builtin; dawn segfaults with ORT 1.30)
       --python EXE      interpreter for --torch (default python3)
       --seed N          seed of all random data (default 1)
   -h, --help            this text
