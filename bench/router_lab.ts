@@ -4,7 +4,8 @@
 //   deno run -A bench/router_lab.ts collect MODE TOKENS   (MODE: para | sent | mix) router inputs + targets
 //   deno run -A bench/router_lab.ts train NAME DATA WIDTH EPOCHS LR [BATCH] [LIMIT]   (~75 s/layer per 16k rows)
 //   deno run -A bench/router_lab.ts eval NAME [N] [TAUS]  (N shuffled sentiment sentences; dense cached)
-// E = 96 experts of 16 (the default recipe's split).
+//   deno run -A bench/router_lab.ts retarget DATA NEWDATA (NEWDATA_L*_y for LAB_E experts from DATA's inputs)
+// E = LAB_E experts (default 96, of 16: the default recipe's split).
 import "../src/moe/load_converted.ts";
 import { loadModel } from "../src/model/load.ts";
 import { findUseModelDir } from "../src/model/use/tfjs_weights.ts";
@@ -21,7 +22,7 @@ import { cosine } from "../src/util/cosine.ts";
 import { FORMAT_VERSION } from "../src/moe/manifest.ts";
 import { Rng } from "../src/util/rng.ts";
 
-const E = 96;
+const E = Number(Deno.env.get("LAB_E") ?? 96);
 const W = "/tmp/exp";
 await Deno.mkdir(W, { recursive: true });
 const [cmd, ...a] = Deno.args;
@@ -36,7 +37,7 @@ for (const [i, f] of dense.entries()) {
 const d = 512;
 const info = {
   formatVersion: FORMAT_VERSION,
-  layers: splits.map(() => ({ experts: E, expertSize: 16 })),
+  layers: splits.map(() => ({ experts: E, expertSize: 1536 / E })),
   routerWidth: 256,
   defaultTau: 0,
 };
@@ -91,6 +92,41 @@ if (cmd === "collect") {
     save(`${W}/${mode}${tokens}_L${l}_x.bin`, dd.x);
     save(`${W}/${mode}${tokens}_L${l}_y.bin`, dd.y);
     console.log(`layer ${l}: ${dd.n} rows`);
+  }
+} else if (cmd === "retarget") {
+  // Expert output norms recomputed from the stored FFN inputs (x̂ after the LayerNorm) for this split.
+  const [src, dst] = a;
+  for (let l = 0; l < 2; l++) {
+    const x = load(`${W}/${src}_L${l}_x.bin`);
+    const n = x.length / d, sp = splits[l], S = sp.size, dff = 1536;
+    const y = new Float32Array(n * E);
+    const h = new Float32Array(dff), out = new Float32Array(d);
+    for (let r = 0; r < n; r++) {
+      const xr = x.subarray(r * d, (r + 1) * d);
+      for (let e = 0; e < E; e++) {
+        out.fill(0);
+        let any = false;
+        for (let j = 0; j < S; j++) {
+          let v = sp.b1[e * S + j];
+          for (let k = 0; k < d; k++) v += xr[k] * sp.w1[(e * d + k) * S + j];
+          h[e * S + j] = v > 0 ? v : 0;
+          if (v > 0) {
+            any = true;
+            const w2 = sp.w2.subarray((e * S + j) * d, (e * S + j + 1) * d);
+            for (let k = 0; k < d; k++) out[k] += v * w2[k];
+          }
+        }
+        let sq = 0;
+        if (any) { for (let k = 0; k < d; k++) sq += out[k] * out[k]; }
+        y[r * E + e] = Math.sqrt(sq);
+      }
+    }
+    save(`${W}/${dst}_L${l}_y.bin`, y);
+    try {
+      Deno.removeSync(`${W}/${dst}_L${l}_x.bin`);
+    } catch { /* none yet */ }
+    Deno.symlinkSync(`${W}/${src}_L${l}_x.bin`, `${W}/${dst}_L${l}_x.bin`);
+    console.log(`layer ${l}: ${n} rows, ${E} experts of ${S}`);
   }
 } else if (cmd === "train") {
   const [name, data, width, epochs, lr, batch, limit] = a;

@@ -654,9 +654,10 @@ export class Model implements Disposable {
       const aborted = () => {
         if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("aborted", "AbortError");
       };
-      let ahead: Tensor | null = null;
+      let ahead: Tensor | null = null; // greedy: the token of the step recorded ahead, on the device
+      let reading: Tensor | null = null; // greedy: the token being read
       try {
-        if (sampler.greedy) {
+        if (sampler.greedy && maxTokens > 0) {
           // Greedy: argmax on the GPU, whose u32 output is the next step's input ids. Step t+1 is recorded
           // and submitted before step t's 4-byte token is read, so recording overlaps the GPU's work; when
           // generation stops early, the one step ahead is dropped (not tallied, its counters unread).
@@ -667,18 +668,20 @@ export class Model implements Disposable {
           be.release(rec.logits);
           for (let step = 0; step < maxTokens; step++) {
             aborted();
-            const tok: Tensor = ahead!;
-            const tally = rec.tally;
-            const pending = read([tok]); // submits this step, starts the readback
+            reading = ahead!;
             ahead = null;
+            const tally = rec.tally;
+            const pending = read([reading]); // submits this step, starts the readback
+            pending.catch(() => {}); // awaited below; not "unhandled" if recording ahead throws first
             if (step + 1 < maxTokens) {
-              rec = record(tok, 1);
+              rec = record(reading, 1);
               ahead = be.argmax(rec.logits);
               be.release(rec.logits);
               be.flush();
             }
             const [got] = await pending;
-            be.release(tok);
+            be.release(reading);
+            reading = null;
             pass.tally.merge(tally);
             if (!accept((got as Uint32Array)[0])) break;
           }
@@ -698,7 +701,7 @@ export class Model implements Disposable {
           }
         }
       } finally {
-        if (ahead) be.release(ahead);
+        be.release(...[ahead, reading].filter((t) => t !== null));
         net.freeCache(be, cache);
       }
       return {
