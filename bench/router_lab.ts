@@ -135,6 +135,19 @@ if (cmd === "collect") {
     const n = Math.min(x.length / d, Number(limit ?? 1e9));
     x = x.subarray(0, n * d);
     y = y.subarray(0, n * E);
+    // LAB_NORM=max|l2: targets divided per token by their max / L2 norm (the selection rule only sees ratios
+    // within a token, so this keeps what matters and stops high-norm tokens from dominating the loss).
+    const norm = Deno.env.get("LAB_NORM");
+    if (norm) {
+      y = y.slice();
+      for (let r = 0; r < n; r++) {
+        const row = y.subarray(r * E, (r + 1) * E);
+        let m = 0;
+        for (const v of row) m = norm === "max" ? Math.max(m, v) : m + v * v;
+        if (norm !== "max") m = Math.sqrt(m);
+        if (m > 0) { for (let e = 0; e < E; e++) row[e] /= m; }
+      }
+    }
     const t0 = performance.now();
     const r = trainRouter(x, y, n, d, E, {
       width: Number(width),
