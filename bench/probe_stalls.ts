@@ -1,12 +1,15 @@
-// Where do the occasional 10–600 ms readback stalls of GPT-2 decode on Dawn come from? Three probes, GPU
-// machine only:
-//   deno run -A --node-modules-dir=none --cached-only [--v8-flags=--trace-gc] bench/probe_stalls.ts
+// Where do the occasional 10–1,300 ms readback stalls of GPT-2 decode on Dawn come from? Three probes, GPU
+// machine only (answer, 2026-12-04: full GCs after Dawn garbage; docs/kernels.md):
+//   deno run -A --node-modules-dir=none --cached-only [--v8-flags=--expose-gc,--trace-gc] \
+//     bench/probe_stalls.ts [--model-only]
 // 1. raw: one tiny dispatch + copy + mapAsync per step, no model (variants: reused staging buffer; a fresh
 //    one per step; onSubmittedWorkDone before mapAsync). Stalls here are Dawn / Deno, not our code.
 // 2. model: dense random GPT-2-small greedy decode, each read timed, with an event-loop monitor (a
 //    setTimeout(0) chain) that records the longest gap between its ticks during each read: a long read with
 //    a long gap means the JS thread was blocked (GC, a synchronous native call); a long read with short
-//    gaps means the wait itself (GPU, driver, Dawn's polling).
+//    gaps means the wait itself (GPU, driver, Dawn's polling). With --expose-gc, gc() is timed after each run.
+// 3. (--expose-gc, not --model-only) the cost of one gc() after N dead objects of one kind: ArrayBuffers,
+//    command encoders, passes, dispatch calls, map cycles.
 import { join } from "node:path";
 import { loadModel } from "../src/model/load.ts";
 import { createBackend } from "../src/ops/select_backend.ts";
@@ -231,18 +234,7 @@ if (gc && !modelOnly) {
       console.log(`gc after ${n} map cycles of ${bytes} B: ${(performance.now() - t0).toFixed(1)} ms`);
     }
   }
-  // live wrappers held across the GC (a model holds weights, pipelines, cached bind groups)
-  const live: unknown[] = [];
-  const liveBuf = device.createBuffer({ size: 256, usage: GPUBufferUsage.STORAGE });
-  const bgl = device.createBindGroupLayout({
-    entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } }],
-  });
-  for (const [nLive, name, make] of makers.flatMap(([a, b]) => [[0, a, b]] as const)) {
-    while (live.length < nLive) {
-      live.push(
-        device.createBindGroup({ layout: bgl, entries: [{ binding: 0, resource: { buffer: liveBuf } }] }),
-      );
-    }
+  for (const [name, make] of makers) {
     for (const n of [1000, 4000]) {
       gc();
       let keep: unknown[] | null = [];
@@ -255,9 +247,7 @@ if (gc && !modelOnly) {
       await new Promise((r) => setTimeout(r, 0));
       const t2 = performance.now();
       console.log(
-        `live ${live.length}: gc after ${n} × ${name}: ${(t1 - t0).toFixed(1)} ms (+ next tick ${
-          (t2 - t1).toFixed(1)
-        } ms)`,
+        `gc after ${n} × ${name}: ${(t1 - t0).toFixed(1)} ms (+ next tick ${(t2 - t1).toFixed(1)} ms)`,
       );
     }
   }

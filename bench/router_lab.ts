@@ -98,9 +98,9 @@ if (cmd === "collect") {
   const [src, dst] = a;
   for (let l = 0; l < 2; l++) {
     const x = load(`${W}/${src}_L${l}_x.bin`);
-    const n = x.length / d, sp = splits[l], S = sp.size, dff = 1536;
+    const n = x.length / d, sp = splits[l], S = sp.size;
     const y = new Float32Array(n * E);
-    const h = new Float32Array(dff), out = new Float32Array(d);
+    const out = new Float32Array(d);
     for (let r = 0; r < n; r++) {
       const xr = x.subarray(r * d, (r + 1) * d);
       for (let e = 0; e < E; e++) {
@@ -109,7 +109,6 @@ if (cmd === "collect") {
         for (let j = 0; j < S; j++) {
           let v = sp.b1[e * S + j];
           for (let k = 0; k < d; k++) v += xr[k] * sp.w1[(e * d + k) * S + j];
-          h[e * S + j] = v > 0 ? v : 0;
           if (v > 0) {
             any = true;
             const w2 = sp.w2.subarray((e * S + j) * d, (e * S + j + 1) * d);
