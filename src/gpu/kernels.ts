@@ -18,6 +18,7 @@ import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
 import moeExpertFfn from "../../kernels/moe_expert_ffn.wgsl" with { type: "text" };
 import moeExpertMatmul from "../../kernels/moe_expert_matmul.wgsl" with { type: "text" };
 import moeExpertFast from "../../kernels/moe_expert_fast.wgsl" with { type: "text" };
+import moeExpertNarrow from "../../kernels/moe_expert_narrow.wgsl" with { type: "text" };
 import moeMerge from "../../kernels/moe_merge.wgsl" with { type: "text" };
 import moeRouteDecode from "../../kernels/moe_route_decode.wgsl" with { type: "text" };
 import moeRouter from "../../kernels/moe_router.wgsl" with { type: "text" };
@@ -45,6 +46,7 @@ export const KERNEL_SOURCES = {
   moe_expert_ffn: moeExpertFfn,
   moe_expert_fast: moeExpertFast,
   moe_expert_matmul: moeExpertMatmul,
+  moe_expert_narrow: moeExpertNarrow,
   moe_merge: moeMerge,
   moe_route_decode: moeRouteDecode,
   moe_router: moeRouter,

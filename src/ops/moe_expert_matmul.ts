@@ -21,6 +21,16 @@ export function expertFastFits(s: ExpertMatmulShape): boolean {
 }
 
 /**
+ * Shapes the unrolled narrow kernel serves: K a multiple of 8, N of 4, and N < 64 (the up-projection of
+ * 16- or 32-neuron experts; the configurable kernel spills its accumulators there).
+ * @param s Shape.
+ * @returns Whether `moe_expert_narrow.wgsl` applies.
+ */
+export function expertNarrowFits(s: ExpertMatmulShape): boolean {
+  return TUNING.matmulKernel === "fast" && s.K % 8 === 0 && s.N % 4 === 0 && s.N < 64;
+}
+
+/**
  * Grouped expert matmul over selected pairs; row tiles past an expert's count exit early.
  * @param ctx GPU context.
  * @param a Token rows [tokens, K] (gather) or pair rows [E·cap, K].
@@ -30,9 +40,9 @@ export function expertFastFits(s: ExpertMatmulShape): boolean {
  * @param w [E·K, N] expert-major weights.
  * @param bias Optional [E·N].
  * @param s Shape and mode.
- * @param tile Tile of the configurable kernel (default: the unrolled 128×128 `moe_expert_fast` kernel
- *   when the shape fits it and `TUNING.matmulKernel` is "fast", else the tile from `tuning.ts` for the
- *   expert size).
+ * @param tile Tile of the configurable kernel (default: the unrolled 128×128 `moe_expert_fast` or
+ *   128×32 `moe_expert_narrow` kernel when the shape fits one and `TUNING.matmulKernel` is "fast", else
+ *   the tile from `tuning.ts` for the expert size).
  * @returns Pair rows [E·cap, N] (pooled; unused slots undefined).
  */
 export function moeExpertMatmulGpu(
@@ -56,6 +66,16 @@ export function moeExpertMatmulGpu(
       params: params.bytes(),
       buffers: [a.buffer, lists.buffer, counts.buffer, w.buffer, bias?.buffer ?? ctx.placeholder, out.buffer],
       workgroups: [Math.ceil(s.N / 128), Math.ceil(s.cap / 128), s.E],
+    });
+    return out;
+  }
+  if (!tile && expertNarrowFits(s)) {
+    ctx.dispatch({
+      kernel: "moe_expert_narrow",
+      label: s.gather ? "moe_expert_up" : "moe_expert_down",
+      params: params.bytes(),
+      buffers: [a.buffer, lists.buffer, counts.buffer, w.buffer, bias?.buffer ?? ctx.placeholder, out.buffer],
+      workgroups: [Math.ceil(s.N / 32), Math.ceil(s.cap / 128), s.E],
     });
     return out;
   }

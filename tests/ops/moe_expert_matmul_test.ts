@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { expertFastFits } from "../../src/ops/moe_expert_matmul.ts";
+import { expertFastFits, expertNarrowFits } from "../../src/ops/moe_expert_matmul.ts";
 import { assertClose } from "../helpers/close.ts";
 import { randomF32, uniform } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
@@ -146,5 +146,40 @@ Deno.test({
     assertClose(used(gh as Float32Array, s), used(wh, s), { atol: 1e-4, rtol: 1e-4 }, "fast up");
     assertClose(used(gy as Float32Array, d), used(wy, d), { atol: 1e-4, rtol: 1e-4 }, "fast down");
     be!.release(tx, tl, tc, tw1, tb1, tw2, h, y);
+  },
+});
+
+Deno.test({
+  name: "moe_expert_matmul: the unrolled narrow path (K % 8 = 0, N < 64) equals the reference at odd widths",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    // N = 32 (one full column tile), 12 (a partial one), 48 (one full + one partial); 130 tokens leave a
+    // partial second row tile; an idle expert and an expert with every token.
+    for (const [T, E, d, s] of [[130, 3, 24, 32], [9, 4, 72, 12], [130, 2, 16, 48]]) {
+      const cap = T;
+      const { counts, lists } = randomLists(T, E, cap, 0.5, 31 * T + s);
+      counts[0] = T;
+      lists.set(Array.from({ length: T }, (_, t) => (t * 7) % T), 0);
+      counts[E - 1] = 0;
+      const x = randomF32(T * d, 21), w1 = randomF32(E * d * s, 22), b1 = randomF32(E * s, 23);
+      const up = { E, cap, K: d, N: s, gather: true, act: "gelu_tanh" as const };
+      assert.ok(expertNarrowFits(up) && !expertFastFits(up), "the up shape takes the narrow kernel");
+      const tx = be!.input(x, [T, d]), tl = be!.input(lists, [E * cap]), tc = be!.input(counts, [E]);
+      const tw1 = be!.input(w1, [E * d, s]), tb1 = be!.input(b1, [E * s]);
+      const h = be!.moeExpertMatmul(tx, tl, tc, 0, tw1, tb1, up);
+      const [gh] = await be!.read([h]);
+      const wh = moeExpertMatmulRef(x, lists, counts, w1, b1, up);
+      const used = (rows: Float32Array) =>
+        Array.from({ length: E }, (_, e) => Array.from(rows.subarray(e * cap * s, (e * cap + counts[e]) * s)))
+          .flat();
+      assertClose(
+        used(gh as Float32Array),
+        used(wh),
+        { atol: 1e-4, rtol: 1e-4 },
+        `narrow up ${T}x${E}x${d}x${s}`,
+      );
+      be!.release(tx, tl, tc, tw1, tb1, h);
+    }
   },
 });
