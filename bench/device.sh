@@ -18,7 +18,7 @@ export PYTHONUNBUFFERED=1
   python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1
   deno --version | head -1
 } 2>&1 | tee "$OUT/bench.log"
-timeout "${BENCH_TIMEOUT:-540}" deno run -A -q --v8-flags=--max-semi-space-size=64 --node-modules-dir=none --cached-only bench/main.ts \
+timeout "${BENCH_TIMEOUT:-540}" deno run -A -q --v8-flags=--max-semi-space-size=64,--expose-gc --node-modules-dir=none --cached-only bench/main.ts \
   --torch --ort --profile --json --out "$OUT/bench.jsonl" "$@" 2>&1 | tee -a "$OUT/bench.log"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 124 ] && echo "bench: stopped after ${BENCH_TIMEOUT:-540} s; rows measured so far are in $OUT/bench.jsonl" | tee -a "$OUT/bench.log"

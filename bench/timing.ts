@@ -2,7 +2,9 @@
  * Timing GPU work honestly: GPU work is asynchronous, so iterations are recorded and submitted in
  * batches with one sync at the end of each batch; warm-up runs first (pipeline compilation, buffer
  * pool growth), the batch size is chosen so one batch outlasts the sync cost, and the statistics are
- * over repeated batches.
+ * over repeated batches. When V8 exposes `gc()` (`--v8-flags=--expose-gc`, as `deno task bench` runs), a
+ * full collection runs before each timed batch: otherwise one started inside a batch (after the previous
+ * batch's garbage) blocks the JS thread for up to seconds and lands in that batch's time.
  * @module
  */
 
@@ -85,8 +87,10 @@ export async function timeIt(
   const samples: number[] = n === 1 ? [probe] : [];
   const minRepeats = Math.min(plan.repeats, plan.minRepeats ?? 3);
   const start = performance.now() - (n === 1 ? probe : 0);
+  const collect = (globalThis as { gc?: () => void }).gc;
   while (samples.length < plan.repeats) {
     if (samples.length >= minRepeats && performance.now() - start > plan.budgetMs) break;
+    collect?.();
     t0 = performance.now();
     for (let i = 0; i < n; i++) await step();
     await sync();
