@@ -7,6 +7,7 @@ import adam from "../../kernels/adam.wgsl" with { type: "text" };
 import argmax from "../../kernels/argmax.wgsl" with { type: "text" };
 import add from "../../kernels/add.wgsl" with { type: "text" };
 import attention from "../../kernels/attention.wgsl" with { type: "text" };
+import attentionTiled from "../../kernels/attention_tiled.wgsl" with { type: "text" };
 import crossEntropy from "../../kernels/cross_entropy.wgsl" with { type: "text" };
 import embed from "../../kernels/embed.wgsl" with { type: "text" };
 import gatherRows from "../../kernels/gather_rows.wgsl" with { type: "text" };
@@ -35,6 +36,7 @@ export const KERNEL_SOURCES = {
   argmax,
   add,
   attention,
+  attention_tiled: attentionTiled,
   cross_entropy: crossEntropy,
   embed,
   gather_rows: gatherRows,
