@@ -34,7 +34,9 @@ import {
 import { uploadMoeLayer } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
-import { fitRouter, type RouterDevice } from "./router_fit.ts";
+import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
+import { defaultTrainWorkers, trainRoutersParallel } from "./router_parallel.ts";
+import { routerTrainingFits } from "./router_train_gpu.ts";
 import { type ConvertedLayer, sourceChecksum, writeConverted } from "./write_converted.ts";
 import { cosine } from "../util/cosine.ts";
 
@@ -68,6 +70,11 @@ export interface ConvertOptions {
   minCosine?: number;
   /** Where routers train: "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
   routerDevice?: RouterDevice;
+  /**
+   * Layers whose routers train on the CPU at once, each in a Web Worker (default: the core count; 1 trains
+   * them one after another in this thread). The routers are the same either way.
+   */
+  routerWorkers?: number;
   /** Fix the default τ instead of choosing it from the calibration table (e.g. from a task evaluation). */
   defaultTau?: number;
   /** Extra provenance recorded in the manifest (e.g. the recipe of a cached default model). */
@@ -278,26 +285,48 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // 3. Routers.
   const routers: { router: RouterWeights; valLoss: number; valBaselineLoss: number; trainLoss: number }[] =
     [];
-  // On the GPU when the model runs on one (and the samples fit one binding), else the float64 CPU trainer.
+  // On the GPU when the model runs on one (and the samples fit one binding), else the float64 CPU trainer,
+  // several layers at once in workers when there are cores to spare.
   const routerDevices = new Set<"gpu" | "cpu">();
-  for (const [i, l] of data.entries()) {
-    const epochs = opts.routerEpochs ?? 20;
-    const ropts: RouterTrainOptions = {
-      width,
-      epochs,
-      lr: opts.routerLr ?? 3e-3,
-      seed: seed + i,
-      onProgress: (p) =>
+  const epochs = opts.routerEpochs ?? 20;
+  const trainOpts = (i: number) => ({ width, epochs, lr: opts.routerLr ?? 3e-3, seed: seed + i });
+  const workers = opts.routerWorkers ?? defaultTrainWorkers();
+  const allCpu = data.every((l) => !trainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E)));
+  if (allCpu && workers > 1 && data.length > 1) {
+    const steps = new Array<number>(data.length).fill(0), total = new Array<number>(data.length).fill(1);
+    const results = await trainRoutersParallel(
+      data.map((l, i) => ({ x: l.x, y: l.y, n: l.n, d, experts: E, opts: trainOpts(i) })),
+      (i, p) => {
+        steps[i] = p.step;
+        total[i] = p.steps;
+        const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
         progress({
-          step: `router ${i + 1}/${data.length}`,
-          done: p.step,
-          total: p.steps,
-          detail: `epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
-        }),
-    };
-    const r = await fitRouter(be, l.x, l.y, l.n, d, E, ropts, opts.routerDevice);
-    routerDevices.add(r.device);
-    routers.push(r);
+          step: `routers (${data.length} layers, ${Math.min(workers, data.length)} at once)`,
+          done: sum(steps),
+          total: sum(total),
+          detail: `layer ${i + 1} epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
+        });
+      },
+      workers,
+    );
+    routers.push(...results);
+    routerDevices.add("cpu");
+  } else {
+    for (const [i, l] of data.entries()) {
+      const ropts: RouterTrainOptions = {
+        ...trainOpts(i),
+        onProgress: (p) =>
+          progress({
+            step: `router ${i + 1}/${data.length}`,
+            done: p.step,
+            total: p.steps,
+            detail: `epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
+          }),
+      };
+      const r = await fitRouter(be, l.x, l.y, l.n, d, E, ropts, opts.routerDevice);
+      routerDevices.add(r.device);
+      routers.push(r);
+    }
   }
 
   // 4. τ table on held-out batches.

@@ -113,9 +113,10 @@ Deno.test("convert: FFN width not divisible by the expert size is a clear RangeE
   );
 });
 
-Deno.test("convert: seeded conversion is deterministic", async () => {
+Deno.test("convert: seeded conversion is deterministic, routers trained in workers or in this thread", async () => {
   const a = join(tmp, "det-a"), b = join(tmp, "det-b");
-  for (const out of [a, b]) {
+  const steps: string[] = [];
+  for (const [out, routerWorkers] of [[a, 2], [b, 1]] as const) {
     await convert(fixture("tiny-bert-relu"), {
       out,
       experts: 8,
@@ -123,8 +124,12 @@ Deno.test("convert: seeded conversion is deterministic", async () => {
       routerEpochs: 1,
       backend: "cpu",
       taus: [0, 1],
+      routerWorkers,
+      onProgress: (p) => steps.push(p.step),
     });
   }
+  assert.ok(steps.some((s) => s.startsWith("routers (2 layers, 2 at once)")), "the first run used workers");
+  assert.ok(steps.includes("router 1/2"), "the second trained in this thread");
   const bytes = async (d: string) => await Deno.readFile(join(d, "d2dmoe.safetensors"));
   assert.deepEqual(await bytes(a), await bytes(b));
 });
