@@ -23,7 +23,11 @@ const variants: [string, AttentionKernel, (s: string) => string][] = [
   ["rows", "rows", (s) => s],
   ["tiled, no P·V", "tiled", cut("jj < jn; jj++", "jj < 0u; jj++")],
   ["tiled, no Q·K", "tiled", cut("q < dq; q++", "q < 0u; q++")],
-  ["tiled, no K/V staging", "tiled", cut("if (src_is_k) { return K[i]; }", "return vec4<f32>(f32(i));")],
+  [
+    "tiled, no K loads",
+    "tiled",
+    cut("if (src_is_k) { return K[i]; }", "if (src_is_k) { return vec4<f32>(f32(i)) + K[0] * 0.0; }"),
+  ],
 ];
 const sources = KERNEL_SOURCES as Record<string, string>;
 const qkv = new Float32Array(B * T * 3 * C).map((_, i) => Math.sin(i) * 0.5);
