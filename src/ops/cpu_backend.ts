@@ -23,7 +23,7 @@ import { matmulCpu } from "./matmul_cpu.ts";
 import { meanPoolRef } from "./mean_pool_ref.ts";
 import { moeExpertMatmulCpu } from "./moe_expert_matmul_cpu.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
-import { moeFfnDecodeRef } from "./moe_ffn_decode_ref.ts";
+import { moeFfnCpu } from "./moe_ffn_cpu.ts";
 import { moeMergeRef } from "./moe_merge_ref.ts";
 import { moeRouterRef } from "./moe_router_ref.ts";
 import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
@@ -251,7 +251,7 @@ export class CpuBackend implements Backend {
     };
     const norm = ln ? { gamma: f32(ln.gamma), beta: f32(ln.beta), eps: ln.eps } : undefined;
     const dims = { T, d, w: rw, E, s: w.w1.shape[1] };
-    const r = moeFfnDecodeRef(f32(x), opt(residual, f32), weights, dims, act, rule, norm);
+    const r = moeFfnCpu(f32(x), opt(residual, f32), weights, dims, act, rule, norm);
     u32(counts).set(r.counts);
     return new CpuTensor(r.y, [T, d]);
   }

@@ -29,16 +29,19 @@ export function moeMergeRef(
 ): Float32Array {
   const y = new Float32Array(T * d);
   const R = rowsPerPair;
+  // Pair rows are read whole (row-major, cache-friendly); each column still accumulates in f32 in the
+  // kernel's order (pairs ascending, then partial rows), so results match it bit for bit.
   for (let t = 0; t < T; t++) {
-    for (let c = 0; c < d; c++) {
-      // f32 accumulation in the kernel's order, so results match bit for bit.
-      let s = 0;
-      for (let j = 0; j < tokK[t]; j++) {
-        for (let r = 0; r < R; r++) s = Math.fround(s + pairOut[(tokRows[t * E + j] * R + r) * d + c]);
+    const acc = y.subarray(t * d, (t + 1) * d);
+    for (let j = 0; j < tokK[t]; j++) {
+      for (let r = 0; r < R; r++) {
+        const o = (tokRows[t * E + j] * R + r) * d;
+        for (let c = 0; c < d; c++) acc[c] += pairOut[o + c];
       }
-      let v = Math.fround(s + b2[c]);
-      if (residual) v = Math.fround(v + residual[t * d + c]);
-      y[t * d + c] = v;
+    }
+    for (let c = 0; c < d; c++) {
+      acc[c] += b2[c];
+      if (residual) acc[c] += residual[t * d + c];
     }
   }
   return y;
