@@ -24,7 +24,13 @@ import type { ProgressCallback } from "../util/progress.ts";
 import { type CalibBatch, calibrationSet } from "./calib_data.ts";
 import { collectRouterData, runBatch } from "./calibrate.ts";
 import { type DenseFfnWeights, type ExpertWeights, resolveExperts, splitFfn } from "./expert_split.ts";
-import { type CalibrationRow, FORMAT_VERSION, type Manifest, type ManifestAttention } from "./manifest.ts";
+import {
+  type CalibrationRow,
+  FORMAT_VERSION,
+  type Manifest,
+  type ManifestAttention,
+  MAX_ROUTER_WIDTH,
+} from "./manifest.ts";
 import {
   convertAttention,
   type ConvertedAttentionLayer,
@@ -48,7 +54,7 @@ export interface ConvertOptions {
   experts?: number;
   /** Neurons per expert (or give `experts`). */
   expertSize?: number;
-  /** Router hidden width (default 128, at most 256). */
+  /** Router hidden width (default 128, at most {@link MAX_ROUTER_WIDTH}). */
   routerWidth?: number;
   /** Calibration files: text, JSON token ids, or JSON pixel_values (default: built-in text or random). */
   calib?: string[];
@@ -84,7 +90,7 @@ export interface ConvertOptions {
    * d → h → d ReLU MLP costing what the projection cost, then split and routed like an FFN. BERT, GPT-2, ViT.
    */
   attention?: boolean;
-  /** Router hidden width of the attention projections (default: `routerWidth`; at most 256). */
+  /** Router hidden width of the attention projections (default: `routerWidth`; at most {@link MAX_ROUTER_WIDTH}). */
   attentionRouterWidth?: number;
   /** Neurons per attention-projection expert (default 8). */
   attentionExpertSize?: number;
@@ -194,8 +200,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   const progress = opts.onProgress ?? (() => {});
   const seed = opts.seed ?? 0;
   const width = opts.routerWidth ?? 128;
-  if (!Number.isInteger(width) || width < 1 || width > 256) {
-    throw new RangeError(`router width must be an integer in [1, 256], got ${width}`);
+  if (!Number.isInteger(width) || width < 1 || width > MAX_ROUTER_WIDTH) {
+    throw new RangeError(`router width must be an integer in [1, ${MAX_ROUTER_WIDTH}], got ${width}`);
   }
   const taus = [...new Set([0, ...(opts.taus ?? DEFAULT_TAUS)])].sort((a, b) => a - b);
   if (taus.some((t) => !(t >= 0 && t <= 1))) throw new RangeError("every τ of the grid must be in [0, 1]");
@@ -246,8 +252,10 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // 1b. Attention projections (optional): distilled from the dense model, then installed so the FFN
   // calibration below sees the inputs the converted model will produce (every expert runs at τ = 0).
   const attnWidth = opts.attentionRouterWidth ?? width;
-  if (!Number.isInteger(attnWidth) || attnWidth < 1 || attnWidth > 256) {
-    throw new RangeError(`attention router width must be an integer in [1, 256], got ${attnWidth}`);
+  if (!Number.isInteger(attnWidth) || attnWidth < 1 || attnWidth > MAX_ROUTER_WIDTH) {
+    throw new RangeError(
+      `attention router width must be an integer in [1, ${MAX_ROUTER_WIDTH}], got ${attnWidth}`,
+    );
   }
   const attention = opts.attention
     ? await convertAttention(model, trainBatches, {

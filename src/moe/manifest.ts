@@ -15,6 +15,12 @@ export const EXPERTS_FILE = "d2dmoe.safetensors";
 /** Manifest format this version writes; older ones are rejected with a message to reconvert. */
 export const FORMAT_VERSION = 1;
 
+/**
+ * Widest router hidden layer a converted folder may have. Routers up to 256 wide take the fused decode
+ * kernels on the GPU; wider ones route few-token batches through the batched kernels instead.
+ */
+export const MAX_ROUTER_WIDTH = 1024;
+
 /** One converted FFN layer. */
 export interface ManifestLayer {
   /** Experts. */
@@ -114,7 +120,9 @@ function checkAttention(a: unknown, at: string, file: string): void {
   if ((r.experts as number) * (r.expert_size as number) !== r.hidden) {
     fail(file, `${at}: ${r.experts} experts × ${r.expert_size} neurons ≠ hidden width ${r.hidden}`);
   }
-  if ((r.router_width as number) > 256) fail(file, `${at}.router_width ${r.router_width} exceeds 256`);
+  if ((r.router_width as number) > MAX_ROUTER_WIDTH) {
+    fail(file, `${at}.router_width ${r.router_width} exceeds ${MAX_ROUTER_WIDTH}`);
+  }
 }
 
 /**
@@ -147,8 +155,8 @@ export function parseManifest(json: unknown, file: string): Manifest {
         fail(file, `layers[${i}].${k} must be a positive integer, got ${JSON.stringify(r[k])}`);
       }
     }
-    if ((r.router_width as number) > 256) {
-      fail(file, `layers[${i}].router_width ${r.router_width} exceeds 256`);
+    if ((r.router_width as number) > MAX_ROUTER_WIDTH) {
+      fail(file, `layers[${i}].router_width ${r.router_width} exceeds ${MAX_ROUTER_WIDTH}`);
     }
     if (r.attention !== undefined) checkAttention(r.attention, `layers[${i}].attention`, file);
   });

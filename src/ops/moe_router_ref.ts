@@ -9,7 +9,7 @@ export interface RouterDims {
   T: number;
   /** Model width. */
   d: number;
-  /** Router hidden width (≤ 256 on the GPU). */
+  /** Router hidden width. */
   w: number;
   /** Experts. */
   E: number;

@@ -163,8 +163,8 @@ Deno.test("convert --attention: broken manifests and bad options are refused wit
     () => parseManifest(m, "d2dmoe.json"),
     /layers\[0\]\.attention: 3 experts × 8 neurons ≠ hidden width 32/,
   );
-  m.layers[0].attention = { hidden: 32, experts: 4, expert_size: 8, router_width: 300 };
-  assert.throws(() => parseManifest(m, "d2dmoe.json"), /router_width 300 exceeds 256/);
+  m.layers[0].attention = { hidden: 32, experts: 4, expert_size: 8, router_width: 3000 };
+  assert.throws(() => parseManifest(m, "d2dmoe.json"), /router_width 3000 exceeds 1024/);
   await assert.rejects(
     convert(fixture("tiny-vit"), {
       out: join(tmp, "bad"),

