@@ -153,8 +153,8 @@ export async function collectRouterData(
       dstB: 0,
       dstT: d,
     });
-    pending.push({ layer: c.layer, x, norms: be.rowNorm(c.pairOut), tokRows: c.tokRows, T: c.T, cap: c.cap });
-    return [c.tokRows];
+    pending.push({ layer: c.layer, x, norms: c.norms, tokRows: c.tokRows, T: c.T, cap: c.cap });
+    return [c.norms, c.tokRows];
   };
   const hooks: RoutingHooks = {
     info,

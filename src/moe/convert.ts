@@ -203,6 +203,10 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   if (!Number.isInteger(width) || width < 1 || width > MAX_ROUTER_WIDTH) {
     throw new RangeError(`router width must be an integer in [1, ${MAX_ROUTER_WIDTH}], got ${width}`);
   }
+  const workers = opts.routerWorkers ?? defaultTrainWorkers();
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new RangeError(`routerWorkers must be a positive integer, got ${opts.routerWorkers}`);
+  }
   const taus = [...new Set([0, ...(opts.taus ?? DEFAULT_TAUS)])].sort((a, b) => a - b);
   if (taus.some((t) => !(t >= 0 && t <= 1))) throw new RangeError("every τ of the grid must be in [0, 1]");
   using model = await loadModel(source, { backend: opts.backend });
@@ -298,7 +302,6 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   const routerDevices = new Set<"gpu" | "cpu">();
   const epochs = opts.routerEpochs ?? 20;
   const trainOpts = (i: number) => ({ width, epochs, lr: opts.routerLr ?? 3e-3, seed: seed + i });
-  const workers = opts.routerWorkers ?? defaultTrainWorkers();
   const allCpu = data.every((l) => !trainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E)));
   if (allCpu && workers > 1 && data.length > 1) {
     const steps = new Array<number>(data.length).fill(0), total = new Array<number>(data.length).fill(1);

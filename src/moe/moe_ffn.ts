@@ -49,8 +49,8 @@ export interface LayerCapture {
   layer: number;
   /** FFN input [T, d] (owned by the caller: copy it to keep it). */
   x: Tensor;
-  /** Per-pair expert outputs [E·cap, d] (before b2). */
-  pairOut: Tensor;
+  /** L2 norm of each pair's expert output (before b2) [E·cap]. */
+  norms: Tensor;
   /** Rows of each token's pairs [T·E] (u32). */
   tokRows: Tensor;
   /** Pairs per token [T] (u32). */
@@ -199,8 +199,22 @@ export class MoeFfn implements FeedForward {
   ): Tensor {
     const { d, experts: E, size: s } = this.dims;
     const cap = T;
+    // Calibration captures FFN layers only (projection routers train on probed inputs).
+    const capture = this.site === "ffn" ? st.capture : undefined;
+    const tally = (counts: Tensor) =>
+      st.counters.push({ counts, site: this.site, layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
+    const everyExpert = st.rule.mode === "dynk" && st.rule.tau === 0;
+    if (capture && everyExpert && be.moeFfnNorms) {
+      // Calibration runs every expert (τ = 0): the backend's own dense-with-norms path.
+      const r = be.moeFfnNorms(x, residual, this.t, this.act);
+      tally(be.input(new Uint32Array(E).fill(T), [E]));
+      const tokK = be.input(new Uint32Array(T).fill(E), [T]);
+      const kept = capture({ layer, x, norms: r.norms, tokRows: r.tokRows, tokK, T, cap });
+      be.release(...[r.norms, r.tokRows, tokK].filter((t) => !kept.includes(t)));
+      return r.y;
+    }
     const counts = be.alloc([E], "u32");
-    st.counters.push({ counts, site: this.site, layer, tokens: T, macsPerPair: 2 * d * s, experts: E });
+    tally(counts);
     const sel = be.moeRouteSelect(x, this.t.r1, this.t.r2, counts, 0, cap, st.rule);
     const h = be.moeExpertMatmul(x, sel.lists, counts, 0, this.t.w1, this.t.b1, {
       E,
@@ -219,10 +233,11 @@ export class MoeFfn implements FeedForward {
       act: "none",
     });
     const y = be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, T, E);
-    // Calibration captures FFN layers only (projection routers train on probed inputs).
-    const capture = this.site === "ffn" ? st.capture : undefined;
-    const kept = capture?.({ layer, x, pairOut, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
-    be.release(...[sel.lists, sel.tokRows, sel.tokK, h, pairOut].filter((t) => !kept.includes(t)));
+    const norms = capture ? be.rowNorm(pairOut) : undefined;
+    const kept = capture?.({ layer, x, norms: norms!, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
+    be.release(
+      ...[sel.lists, sel.tokRows, sel.tokK, h, pairOut, norms].filter((t) => t && !kept.includes(t)),
+    );
     return y;
   }
 }

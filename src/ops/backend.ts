@@ -153,6 +153,19 @@ export interface Backend extends Disposable {
     rule: RoutingRule,
     ln?: { gamma: Tensor; beta: Tensor; eps: number },
   ): Tensor;
+  /**
+   * Optional, for calibration: a D2DMoE layer with every expert running (the dense FFN), returning
+   * residual + FFN(x) [T, d], each pair's output L2 norm `norms` [E·T] and the pair rows `tokRows` [T·E]
+   * (u32) in the layout of `moeSelect`. Backends without it use the generic path (expert matmuls with
+   * per-pair output rows, `rowNorm`, `moeMerge`); the CPU backend has it because that path's E·T·d buffer
+   * dominated calibration time there.
+   */
+  moeFfnNorms?(
+    x: Tensor,
+    residual: Tensor | undefined,
+    w: MoeWeights,
+    act: Activation,
+  ): { y: Tensor; norms: Tensor; tokRows: Tensor };
   /** Rows `idx[offset … offset+rows)` (u32 indices) of `src` [n, cols] → [rows, cols] (router training). */
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor;
   /**

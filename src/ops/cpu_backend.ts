@@ -24,6 +24,7 @@ import { meanPoolRef } from "./mean_pool_ref.ts";
 import { moeExpertMatmulCpu } from "./moe_expert_matmul_cpu.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeFfnCpu } from "./moe_ffn_cpu.ts";
+import { moeFfnNormsCpu } from "./moe_ffn_norms_cpu.ts";
 import { moeMergeRef } from "./moe_merge_ref.ts";
 import { moeRouterRef } from "./moe_router_ref.ts";
 import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
@@ -254,6 +255,28 @@ export class CpuBackend implements Backend {
     const r = moeFfnCpu(f32(x), opt(residual, f32), weights, dims, act, rule, norm);
     u32(counts).set(r.counts);
     return new CpuTensor(r.y, [T, d]);
+  }
+
+  moeFfnNorms(
+    x: Tensor,
+    residual: Tensor | undefined,
+    w: MoeWeights,
+    act: Activation,
+  ): { y: Tensor; norms: Tensor; tokRows: Tensor } {
+    const [T, d] = x.shape;
+    const [, E] = w.r2.shape;
+    const s = w.w1.shape[1];
+    const r = moeFfnNormsCpu(f32(x), opt(residual, f32), f32(w.w1), f32(w.b1), f32(w.w2), f32(w.b2), {
+      T,
+      d,
+      E,
+      s,
+    }, act);
+    return {
+      y: new CpuTensor(r.y, [T, d]),
+      norms: new CpuTensor(r.norms, [E * T]),
+      tokRows: new CpuTensor(r.tokRows, [T * E]),
+    };
   }
 
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor {

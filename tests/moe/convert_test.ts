@@ -105,12 +105,18 @@ Deno.test({
   },
 });
 
-Deno.test("convert: FFN width not divisible by the expert size is a clear RangeError", async () => {
+Deno.test("convert: an FFN width not divisible by the expert size, or bad routerWorkers, is a clear RangeError", async () => {
   await assert.rejects(
     convert(fixture("tiny-gpt2-relu"), { out: join(tmp, "bad"), expertSize: 48, backend: "cpu" }),
     (e: Error) =>
       e instanceof RangeError && /FFN width 256 cannot be split into expert size 48/.test(e.message),
   );
+  for (const routerWorkers of [0, 1.5]) {
+    await assert.rejects(
+      convert(fixture("tiny-gpt2-relu"), { out: join(tmp, "bad"), routerWorkers, backend: "cpu" }),
+      new RegExp(`routerWorkers must be a positive integer, got ${routerWorkers}`),
+    );
+  }
 });
 
 Deno.test("convert: seeded conversion is deterministic, routers trained in workers or in this thread", async () => {

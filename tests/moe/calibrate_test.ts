@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { assertClose } from "../helpers/close.ts";
+import { fixture } from "../helpers/fixtures.ts";
+import { loadModel } from "../../src/model/load.ts";
+import type { DenseFfn } from "../../src/model/layers.ts";
+import { calibrationSet } from "../../src/moe/calib_data.ts";
+import { collectRouterData } from "../../src/moe/calibrate.ts";
+import { splitFfn } from "../../src/moe/expert_split.ts";
+import { FORMAT_VERSION } from "../../src/moe/manifest.ts";
+import { uploadMoeLayer } from "../../src/moe/moe_ffn.ts";
+import { MoeRouting } from "../../src/moe/routing.ts";
+import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+
+Deno.test("collectRouterData (cpu): the dense-with-norms fast path records what the generic path records", async () => {
+  for (const name of ["tiny-bert-relu", "tiny-gpt2-relu"] as const) {
+    const be = new CpuBackend();
+    using model = await loadModel(fixture(name), { backend: be });
+    const dense = model.ffnLayers as DenseFfn[];
+    const E = 8, d = model.config.hidden;
+    const layers = [];
+    for (const [i, f] of dense.entries()) {
+      const [w1, b1, w2, b2] = (await be.read([f.w1, f.b1, f.w2, f.b2])) as Float32Array[];
+      const { weights } = splitFfn({ w1, b1, w2, b2, d, dff: f.w1.shape[1] }, E, i);
+      const router = { d, width: 4, experts: E, w1: new Float32Array(d * 4), w2: new Float32Array(4 * E) };
+      layers.push(uploadMoeLayer(be, weights, router, f.act, (x, s) => be.input(x, s)));
+    }
+    const info = {
+      formatVersion: FORMAT_VERSION,
+      layers: layers.map(() => ({ experts: E, expertSize: model.config.ffn / E })),
+      routerWidth: 4,
+      defaultTau: 0,
+    };
+    const { batches } = await calibrationSet(model, { files: [], tokens: 120, seed: 0 });
+    const dims = layers.map(() => ({ d, experts: E }));
+    model.replaceFfns(layers, new MoeRouting(info));
+    assert.equal(typeof be.moeFfnNorms, "function", "the CPU backend has the fast path");
+    const fast = await collectRouterData(model, batches, dims, info);
+    // The generic path: expert matmuls into per-pair rows, their norms, the merge.
+    Object.defineProperty(be, "moeFfnNorms", { value: undefined });
+    const generic = await collectRouterData(model, batches, dims, info);
+    for (const [l, g] of generic.entries()) {
+      assert.ok(g.n > 0 && g.n === fast[l].n, `${name} layer ${l}: ${fast[l].n} rows, generic ${g.n}`);
+      assertClose(fast[l].x, g.x, { atol: 1e-5, rtol: 1e-5 }, `${name} layer ${l} inputs`);
+      assertClose(fast[l].y, g.y, { atol: 1e-5, rtol: 1e-4 }, `${name} layer ${l} expert norms`);
+      assert.ok(g.y.some((v) => v > 0), "some expert outputs are nonzero");
+    }
+  }
+});
