@@ -59,23 +59,21 @@ export function moeExpertMatmulGpu(
   const out = allocTensor(ctx, [s.E * s.cap, s.N]);
   const params = new Params().u32(s.cap).u32(s.K).u32(s.N).u32(s.gather ? 1 : 0)
     .u32(ACTIVATION_CODE[s.act]).u32(bias ? 1 : 0).u32(countsOffset).u32(0);
-  if (!tile && expertFastFits(s)) {
+  // The unrolled kernels: 128 rows × 128 (fast) or 32 (narrow) columns per workgroup.
+  const unrolled = tile
+    ? null
+    : expertFastFits(s)
+    ? "moe_expert_fast"
+    : expertNarrowFits(s)
+    ? "moe_expert_narrow"
+    : null;
+  if (unrolled) {
     ctx.dispatch({
-      kernel: "moe_expert_fast",
+      kernel: unrolled,
       label: s.gather ? "moe_expert_up" : "moe_expert_down",
       params: params.bytes(),
       buffers: [a.buffer, lists.buffer, counts.buffer, w.buffer, bias?.buffer ?? ctx.placeholder, out.buffer],
-      workgroups: [Math.ceil(s.N / 128), Math.ceil(s.cap / 128), s.E],
-    });
-    return out;
-  }
-  if (!tile && expertNarrowFits(s)) {
-    ctx.dispatch({
-      kernel: "moe_expert_narrow",
-      label: s.gather ? "moe_expert_up" : "moe_expert_down",
-      params: params.bytes(),
-      buffers: [a.buffer, lists.buffer, counts.buffer, w.buffer, bias?.buffer ?? ctx.placeholder, out.buffer],
-      workgroups: [Math.ceil(s.N / 32), Math.ceil(s.cap / 128), s.E],
+      workgroups: [Math.ceil(s.N / (unrolled === "moe_expert_fast" ? 128 : 32)), Math.ceil(s.cap / 128), s.E],
     });
     return out;
   }
