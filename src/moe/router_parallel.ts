@@ -6,21 +6,10 @@
  * @module
  */
 import type { RouterJobMessage } from "./router_worker.ts";
-import type { RouterTrainResult } from "./router_train.ts";
+import type { RouterTrainOptions, RouterTrainResult } from "./router_train.ts";
 
-/** Progress of one layer's training. */
-export interface LayerTrainProgress {
-  /** Optimiser steps done. */
-  step: number;
-  /** Steps in all. */
-  steps: number;
-  /** Current epoch. */
-  epoch: number;
-  /** Epochs. */
-  epochs: number;
-  /** Mean loss of the current epoch so far. */
-  trainLoss: number;
-}
+/** Progress of one layer's training: what `trainRouter` reports to its `onProgress`. */
+export type LayerTrainProgress = Parameters<NonNullable<RouterTrainOptions["onProgress"]>>[0];
 
 /**
  * Workers to use by default: the core count (`navigator.hardwareConcurrency`), at least 1.
