@@ -39,6 +39,7 @@ const ctx = await GpuContext.create({ preference: o.quick ? "auto" : "dawn", daw
 const be = new GpuBackend(ctx);
 const label = `${o.kernel ?? "matmul_fast"}${o.flags ? " +" + o.flags : ""}${o.group ? " G" + o.group : ""}`;
 
+// matmulGpu's fast path, dispatched here because candidates may take override constants (GROUP_M) it does not pass.
 function run(a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, transB: boolean, bias?: GpuTensor) {
   const out = allocTensor(ctx, [m, n]);
   const params = new Params().u32(m).u32(n).u32(k).u32(transB ? 1 : 0).u32(bias ? 1 : 0)
