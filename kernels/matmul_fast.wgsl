@@ -4,8 +4,11 @@
 // 128×128 output tile, 256 threads (16×16), each thread an 8×8 block as 2×2 sub-blocks of 4×4 spaced
 // 64 rows / 64 columns apart. The accumulators are 16 named vec4 registers and the inner product is
 // written out in full: no private arrays indexed in loops, which GPU compilers may place in local memory.
-// K advances 8 at a time: the next tile's global loads (one vec4 of A and one of B per thread) are
-// issued before the current tile's 512 FMAs, so their latency hides behind the arithmetic.
+// K advances 16 at a time through one 16 KB stage of workgroup memory: two barriers per 1,024 FMAs per
+// thread (K step 8: per 512; two stages of 16 would halve occupancy; both measured slower on the H200, see
+// docs/kernels.md). The next step's global loads (two vec4 of A and two of B per thread) are issued before
+// the current step's FMAs, so their latency hides behind the arithmetic. GROUP_M > 1 walks the grid in
+// groups of row tiles (L2 reuse of B); 1 keeps the dispatch order.
 
 struct Params {
   M: u32, N: u32, K: u32,
@@ -24,9 +27,10 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> C: array<f32>;
 
 override TRANS_B: bool = false;
+override GROUP_M: u32 = 1u;
 
-var<workgroup> As: array<vec4<f32>, 256>; // [k 0..7][m / 4 0..31]
-var<workgroup> Bs: array<vec4<f32>, 256>; // [k 0..7][n / 4 0..31]
+var<workgroup> As: array<vec4<f32>, 512>; // [k 0..15][m / 4 0..31]
+var<workgroup> Bs: array<vec4<f32>, 512>; // [k 0..15][n / 4 0..31]
 
 fn erf_approx(x: f32) -> f32 {
   let a = abs(x);
@@ -59,23 +63,50 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
   }
 }
 
+// One K step's global loads for this thread: A rows lr and lr + 64 at k quad lq; B likewise ([N, K]) or
+// B rows k = lb and lb + 8 at column quad lc ([K, N]). Out-of-range elements read as zero.
+struct Staged { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
+
+fn load_step(k0: u32, row0: u32, col0: u32, lr: u32, lq: u32, lb: u32, lc: u32) -> Staged {
+  let K = p.K;
+  let kq = (k0 >> 2u) + lq;
+  let k_in = k0 + lq * 4u < K;
+  var r = Staged(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  if (k_in && row0 + lr < p.M) { r.a0 = A[(row0 + lr) * (K >> 2u) + kq]; }
+  if (k_in && row0 + lr + 64u < p.M) { r.a1 = A[(row0 + lr + 64u) * (K >> 2u) + kq]; }
+  if (TRANS_B) {
+    if (k_in && col0 + lr < p.N) { r.b0 = B[(col0 + lr) * (K >> 2u) + kq]; }
+    if (k_in && col0 + lr + 64u < p.N) { r.b1 = B[(col0 + lr + 64u) * (K >> 2u) + kq]; }
+  } else if (col0 + lc * 4u < p.N) {
+    let nq = p.N >> 2u;
+    if (k0 + lb < K) { r.b0 = B[(k0 + lb) * nq + col0 / 4u + lc]; }
+    if (k0 + lb + 8u < K) { r.b1 = B[(k0 + lb + 8u) * nq + col0 / 4u + lc]; }
+  }
+  return r;
+}
+
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let row0 = wid.y * 128u;
-  let col0 = wid.x * 128u;
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+) {
+  // Swizzle: GROUP_M row tiles run together over the column tiles, sharing B panels in L2.
+  let pid = wid.y * nwg.x + wid.x;
+  let in_group = GROUP_M * nwg.x;
+  let first_m = (pid / in_group) * GROUP_M;
+  let group_rows = min(nwg.y - first_m, GROUP_M);
+  let tm = first_m + (pid % in_group) % group_rows;
+  let tn = (pid % in_group) / group_rows;
+  let row0 = tm * 128u;
+  let col0 = tn * 128u;
   let tx = li % 16u;
   let ty = li / 16u;
-  let K = p.K;
-  let kq4 = K >> 2u;
-  // This thread's global loads: A row (li / 2), k offset (li % 2)·4; B likewise ([N, K]) or
-  // B row k = li / 32 at column vec4 li % 32 ([K, N]).
-  let am = row0 + li / 2u;
-  let ak = (li % 2u) * 4u;
-  let bn_t = col0 + li / 2u;
-  let bk = li / 32u;
-  let bnq = col0 / 4u + li % 32u;
-  let a_ok = am < p.M;
-  let b_ok = select(col0 + (li % 32u) * 4u < p.N, bn_t < p.N, TRANS_B);
+  // this thread's global-load lanes (see load_step)
+  let lr = li / 4u;
+  let lq = li % 4u;
+  let lb = li / 32u;
+  let lc = li % 32u;
   var c000 = vec4<f32>(0.0);
   var c001 = vec4<f32>(0.0);
   var c010 = vec4<f32>(0.0);
@@ -92,38 +123,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var c121 = vec4<f32>(0.0);
   var c130 = vec4<f32>(0.0);
   var c131 = vec4<f32>(0.0);
-  var ra = vec4<f32>(0.0);
-  var rb = vec4<f32>(0.0);
-  if (a_ok) { ra = A[am * kq4 + (ak >> 2u)]; }
-  if (b_ok) {
-    if (TRANS_B) { rb = B[bn_t * kq4 + (ak >> 2u)]; } else { rb = B[bk * (p.N >> 2u) + bnq]; }
-  }
-  for (var k0 = 0u; k0 < K; k0 += 8u) {
+  let steps = (p.K + 15u) / 16u;
+  var r = load_step(0u, row0, col0, lr, lq, lb, lc);
+  for (var s = 0u; s < steps; s++) {
     // registers → workgroup memory (A and [N, K] B transposed to k-major)
-    let mq = (li / 2u) >> 2u;
-    let mr = (li / 2u) & 3u;
-    As[(ak + 0u) * 32u + mq][mr] = ra.x;
-    As[(ak + 1u) * 32u + mq][mr] = ra.y;
-    As[(ak + 2u) * 32u + mq][mr] = ra.z;
-    As[(ak + 3u) * 32u + mq][mr] = ra.w;
+    let m0 = lr >> 2u;
+    let mr = lr & 3u;
+    let kk = lq * 4u;
+    As[(kk + 0u) * 32u + m0][mr] = r.a0.x;
+    As[(kk + 1u) * 32u + m0][mr] = r.a0.y;
+    As[(kk + 2u) * 32u + m0][mr] = r.a0.z;
+    As[(kk + 3u) * 32u + m0][mr] = r.a0.w;
+    As[(kk + 0u) * 32u + m0 + 16u][mr] = r.a1.x;
+    As[(kk + 1u) * 32u + m0 + 16u][mr] = r.a1.y;
+    As[(kk + 2u) * 32u + m0 + 16u][mr] = r.a1.z;
+    As[(kk + 3u) * 32u + m0 + 16u][mr] = r.a1.w;
     if (TRANS_B) {
-      Bs[(ak + 0u) * 32u + mq][mr] = rb.x;
-      Bs[(ak + 1u) * 32u + mq][mr] = rb.y;
-      Bs[(ak + 2u) * 32u + mq][mr] = rb.z;
-      Bs[(ak + 3u) * 32u + mq][mr] = rb.w;
+      Bs[(kk + 0u) * 32u + m0][mr] = r.b0.x;
+      Bs[(kk + 1u) * 32u + m0][mr] = r.b0.y;
+      Bs[(kk + 2u) * 32u + m0][mr] = r.b0.z;
+      Bs[(kk + 3u) * 32u + m0][mr] = r.b0.w;
+      Bs[(kk + 0u) * 32u + m0 + 16u][mr] = r.b1.x;
+      Bs[(kk + 1u) * 32u + m0 + 16u][mr] = r.b1.y;
+      Bs[(kk + 2u) * 32u + m0 + 16u][mr] = r.b1.z;
+      Bs[(kk + 3u) * 32u + m0 + 16u][mr] = r.b1.w;
     } else {
-      Bs[bk * 32u + li % 32u] = rb;
+      Bs[lb * 32u + lc] = r.b0;
+      Bs[(lb + 8u) * 32u + lc] = r.b1;
     }
     workgroupBarrier();
     // next K step's global loads, in flight during the FMAs
-    let k1 = k0 + 8u;
-    if (k1 < K) {
-      if (a_ok) { ra = A[am * kq4 + ((k1 + ak) >> 2u)]; }
-      if (b_ok) {
-        if (TRANS_B) { rb = B[bn_t * kq4 + ((k1 + ak) >> 2u)]; } else { rb = B[(k1 + bk) * (p.N >> 2u) + bnq]; }
-      }
-    }
-    for (var k = 0u; k < 8u; k++) {
+    if (s + 1u < steps) { r = load_step((s + 1u) * 16u, row0, col0, lr, lq, lb, lc); }
+    for (var k = 0u; k < 16u; k++) {
       let a0 = As[k * 32u + ty];
       let a1 = As[k * 32u + ty + 16u];
       let b0 = Bs[k * 32u + tx];
