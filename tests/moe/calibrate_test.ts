@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { assertClose } from "../helpers/close.ts";
 import { fixture } from "../helpers/fixtures.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -10,6 +11,7 @@ import { FORMAT_VERSION } from "../../src/moe/manifest.ts";
 import { uploadMoeLayer } from "../../src/moe/moe_ffn.ts";
 import { MoeRouting } from "../../src/moe/routing.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+import { findUseModelDir } from "../../src/model/use/tfjs_weights.ts";
 
 Deno.test("collectRouterData (cpu): the dense-with-norms fast path records what the generic path records", async () => {
   for (const name of ["tiny-bert-relu", "tiny-gpt2-relu"] as const) {
@@ -44,5 +46,38 @@ Deno.test("collectRouterData (cpu): the dense-with-norms fast path records what 
       assertClose(fast[l].y, g.y, { atol: 1e-5, rtol: 1e-4 }, `${name} layer ${l} expert norms`);
       assert.ok(g.y.some((v) => v > 0), "some expert outputs are nonzero");
     }
+  }
+});
+
+Deno.test("calibrationSet: text paragraphs are drawn across the whole file, in an order the seed decides", async () => {
+  using model = await loadModel(findUseModelDir(), { backend: "cpu" });
+  const dir = await Deno.makeTempDir({ prefix: "d2d-calib-test-" });
+  try {
+    const file = join(dir, "calib.txt");
+    const paragraphs = Array.from(
+      { length: 200 },
+      (_, i) => `Paragraph ${i} of the file, about item ${i * 7}.`,
+    );
+    await Deno.writeTextFile(file, paragraphs.join("\n\n"));
+    const index = new Map(paragraphs.map((p, i) => [JSON.stringify(model.tokenizer!.encode(p)), i]));
+    const drawn = async (seed: number) => {
+      const set = await calibrationSet(model, { files: [file], tokens: 300, seed });
+      assert.equal(set.kind, "text");
+      assert.ok(set.tokens >= 300, `budget met: ${set.tokens} tokens`);
+      return set.batches.flatMap((b) => (b as { rows: number[][] }).rows).map((r) =>
+        index.get(JSON.stringify(r))!
+      );
+    };
+    const a = await drawn(0);
+    assert.ok(a.every((i) => i !== undefined), "every row is one whole paragraph");
+    assert.ok(
+      a.length < paragraphs.length / 2,
+      `a budget smaller than the file takes a part of it (${a.length})`,
+    );
+    assert.ok(a.some((i) => i >= paragraphs.length / 2), "the sample reaches the second half of the file");
+    assert.deepEqual(await drawn(0), a, "same seed, same sample");
+    assert.notDeepEqual(await drawn(1), a, "another seed, another sample");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

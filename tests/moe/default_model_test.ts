@@ -8,6 +8,7 @@ import { cacheDir, cacheIsCurrent, ensureConverted, type Recipe } from "../../sr
 
 const recipe: Recipe = {
   source: "tests/fixtures/hf-tiny/tiny-gpt2-relu",
+  revision: 1,
   expertSize: 32,
   routerWidth: 16,
   calibTokens: 128,
@@ -47,6 +48,7 @@ Deno.test("default-model cache: converts once, reuses, rebuilds partial, stale a
 
   // Another recipe: rebuilt; a corrupt manifest: rebuilt.
   assert.equal(await cacheIsCurrent(dir, { ...recipe, seed: 1 }), false);
+  assert.equal(await cacheIsCurrent(dir, { ...recipe, revision: 2 }), false);
   await Deno.writeTextFile(join(dir, "d2dmoe.json"), "{not json");
   assert.equal(await cacheIsCurrent(dir, recipe), false);
   assert.equal(await ensureConverted(dir, fixture("tiny-gpt2-relu"), recipe, opts), true);
