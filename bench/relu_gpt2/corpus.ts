@@ -13,9 +13,10 @@ const out = Deno.args[0];
 if (!out?.endsWith(".xz")) throw new Error("usage: corpus.ts OUT.txt.xz");
 const { paragraphs, sources } = await defaultCalibrationText();
 const xz = new Deno.Command("xz", { args: ["-6", "-c"], stdin: "piped", stdout: "piped" }).spawn();
+const compressed = xz.output(); // read while writing, or a full pipe blocks both sides
 const writer = xz.stdin.getWriter();
 await writer.write(new TextEncoder().encode(paragraphs.join("\n")));
 await writer.close();
-const { stdout } = await xz.output();
+const { stdout } = await compressed;
 await Deno.writeFile(out, stdout);
 console.log(`${paragraphs.length} paragraphs from ${sources.join(", ")} → ${out}`);
