@@ -185,7 +185,7 @@ export async function calibrationSet(model: Model, o: CalibOptions): Promise<Cal
     kind = "text";
     // Paragraphs in a seeded random order: a budget smaller than the corpus then samples all of it
     // (every source, every part of each book) instead of only its beginning.
-    const order = new Rng(o.seed).shuffle(Int32Array.from(text.keys()));
+    const order = rng.shuffle(Int32Array.from(text.keys()));
     let n = 0;
     for (const i of order) {
       if (n >= o.tokens) break;
