@@ -1,10 +1,11 @@
-// Backward of the router loss L = mean over b, k of (|z[b, k]| − t[b, k])², at the router's pre-abs output
-// z = h·R2 [B, E]: g = scale · (|z| − t) · sign(z) with sign(0) = 0 (PyTorch's convention) and
-// scale = 2 / (B·E); also gT = gᵀ [E, B] (the left operand of dR2ᵀ = gᵀ·h, so no transpose kernel is
-// needed) and loss[offset + b] = Σ_k (|z[b, k]| − t[b, k])² (the host sums rows in float64).
+// Backward of the router loss L = mean over b, k of u·(|z[b, k]| − t[b, k])², u = `under` where |z| < t and
+// 1 elsewhere, at the router's pre-abs output z = h·R2 [B, E]: g = scale · u · (|z| − t) · sign(z) with
+// sign(0) = 0 (PyTorch's convention) and scale = 2 / (B·E); also gT = gᵀ [E, B] (the left operand of
+// dR2ᵀ = gᵀ·h, so no transpose kernel is needed) and loss[offset + b] = Σ_k u·(|z| − t)² (the host sums
+// rows in float64).
 // One thread per row: E is at most a few hundred, and this is tiny next to the matmuls around it.
 
-struct Params { rows: u32, cols: u32, offset: u32, scale: f32 }
+struct Params { rows: u32, cols: u32, offset: u32, scale: f32, under: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
@@ -23,9 +24,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let i = b * p.cols + k;
     let zi = z[i];
     let r = abs(zi) - t[i];
-    s = fma(r, r, s);
+    let wr = select(r, p.under * r, r < 0.0);
+    s = fma(wr, r, s);
     // +0 (not −0) where z = 0, like the reference.
-    let gi = select(0.0, p.scale * r * sign(zi), zi != 0.0);
+    let gi = select(0.0, p.scale * wr * sign(zi), zi != 0.0);
     g[i] = gi;
     gT[k * p.rows + b] = gi;
   }

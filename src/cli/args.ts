@@ -86,6 +86,16 @@ export class Opts {
     return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
   }
 
+  /** A string option that must be one of `allowed`, or undefined. */
+  choice<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const s = this.str(name);
+    if (s === undefined) return undefined;
+    if (!allowed.includes(s as T)) {
+      throw new UsageError(`${this.command}: --${name} must be one of ${allowed.join(", ")}, got "${s}"`);
+    }
+    return s as T;
+  }
+
   /** A number option within [min, max], or undefined. */
   num(name: string, min = -Infinity, max = Infinity, integer = false): number | undefined {
     const s = this.str(name);

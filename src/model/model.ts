@@ -134,6 +134,8 @@ export interface MoeInfo {
   attention?: ({ experts: number; expertSize: number } | null)[];
   /** Router hidden width. */
   routerWidth: number;
+  /** What the routers' scores estimate (absent: "norm"); τ is applied to predicted norms either way. */
+  routerTarget?: "norm" | "sqrt_norm";
   /** τ used when a call gives none. */
   defaultTau: number;
   /** Optional τ → FFN-fraction calibration table (ascending τ), for compute budgets. */

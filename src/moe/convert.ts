@@ -40,6 +40,7 @@ import {
 import { uploadMoeLayer } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
+import { DEFAULT_ROUTER_TARGET, ROUTER_TARGETS, type RouterTarget, routerTargets } from "./router_target.ts";
 import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
 import { defaultTrainWorkers, trainRoutersParallel } from "./router_parallel.ts";
 import { routerTrainingFits } from "./router_train_gpu.ts";
@@ -58,7 +59,10 @@ export interface ConvertOptions {
   routerWidth?: number;
   /** Calibration files: text, JSON token ids, or JSON pixel_values (default: built-in text or random). */
   calib?: string[];
-  /** Real calibration tokens (default 8192); 15% of batches are held out for the τ table. */
+  /**
+   * Real calibration tokens (default {@link defaultCalibTokens}: 8192 to 131072 by model size); 15% of the
+   * batches (at most about 8192 tokens) are held out for the τ table.
+   */
   calibTokens?: number;
   /** Seed of k-means, router init/shuffles and random calibration inputs (default 0). */
   seed?: number;
@@ -68,6 +72,16 @@ export interface ConvertOptions {
   routerEpochs?: number;
   /** Router learning rate (default 3e-3). */
   routerLr?: number;
+  /**
+   * What routers regress: "sqrt_norm" (default; the square root of each expert's output norm) or "norm"
+   * (the paper's target). τ means the same with both (see router_target.ts).
+   */
+  routerTarget?: RouterTarget;
+  /**
+   * Weight on a router's squared error where it under-predicts (default {@link DEFAULT_UNDER_WEIGHT}; 1 is
+   * plain MSE). Under-predicting skips an expert that mattered, over-predicting only runs an idle one.
+   */
+  routerUnderWeight?: number;
   /** τ grid of the calibration table (default 0, 0.02, 0.05, 0.1 … 1). */
   taus?: number[];
   /** Largest relative perplexity increase for the default τ (language models; default 0.01). */
@@ -114,6 +128,12 @@ export interface ConvertResult {
   manifest: Manifest;
 }
 
+/**
+ * Default router under-prediction weight: on the ReLU GPT-2 of docs/conversion.md, 2.5–4 cut the output
+ * energy of wrongly skipped experts by about a tenth against plain MSE at the same executed fraction.
+ */
+export const DEFAULT_UNDER_WEIGHT = 3;
+
 /** Default τ grid of the calibration table. */
 export const DEFAULT_TAUS = [0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 
@@ -156,6 +176,43 @@ function keeper(be: Backend, keep: Tensor[]) {
 /** A router whose scores are all zero: every expert runs (the dense function). */
 function zeroRouter(d: number, experts: number): RouterWeights {
   return { d, width: 1, experts, w1: new Float32Array(d), w2: new Float32Array(experts) };
+}
+
+/** Router multiply-adds per calibration pass that the default calibration size aims for (see below). */
+export const CALIB_ROUTER_WORK = 22e9;
+
+/**
+ * Default calibration tokens: as many as keep one pass of router training over them to about
+ * {@link CALIB_ROUTER_WORK} multiply-adds (layers × (d·w + w·E) per token), a multiple of 1024 in
+ * [8192, 131072]. Routers keep improving with data well past a few thousand tokens, and their training (20
+ * epochs, on the CPU when there is no GPU) is what the data costs, so small models get much more: a 4-layer
+ * d 256 model with 64 experts gets 131,072 tokens, GPT-2 small or BERT-base with 96 experts 16,384.
+ * @param layers Converted FFN layers.
+ * @param d Router input width.
+ * @param width Router hidden width.
+ * @param experts Experts per layer.
+ * @returns Calibration tokens.
+ */
+export function defaultCalibTokens(layers: number, d: number, width: number, experts: number): number {
+  const perToken = layers * (d * width + width * experts);
+  const tokens = Math.floor(CALIB_ROUTER_WORK / perToken / 1024) * 1024;
+  return Math.min(131072, Math.max(8192, tokens));
+}
+
+/** Most held-out tokens the τ table is measured on: more data trains routers, this bounds the table's cost. */
+export const MAX_HELD_OUT_TOKENS = 8192;
+
+/**
+ * How many trailing calibration batches are held out for the τ table: 15%, at most about
+ * {@link MAX_HELD_OUT_TOKENS} tokens, at least one when there are two or more batches.
+ * @param batches Calibration batches.
+ * @param tokens Real tokens over all of them.
+ * @returns Batches to hold out.
+ */
+export function heldOutBatches(batches: number, tokens: number): number {
+  if (batches < 2) return 0;
+  const cap = Math.ceil(MAX_HELD_OUT_TOKENS / Math.max(1, tokens / batches));
+  return Math.max(1, Math.min(Math.round(batches * 0.15), cap));
 }
 
 /** Quality at one τ over held-out batches: perplexity (lm) or mean cosine to the dense outputs. */
@@ -203,6 +260,14 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   if (!Number.isInteger(width) || width < 1 || width > MAX_ROUTER_WIDTH) {
     throw new RangeError(`router width must be an integer in [1, ${MAX_ROUTER_WIDTH}], got ${width}`);
   }
+  const target = opts.routerTarget ?? DEFAULT_ROUTER_TARGET;
+  if (!ROUTER_TARGETS.includes(target)) {
+    throw new RangeError(`router target must be one of ${ROUTER_TARGETS.join(", ")}, got ${target}`);
+  }
+  const underWeight = opts.routerUnderWeight ?? DEFAULT_UNDER_WEIGHT;
+  if (!(Number.isFinite(underWeight) && underWeight >= 1)) {
+    throw new RangeError(`router under-prediction weight must be a number ≥ 1, got ${underWeight}`);
+  }
   const workers = opts.routerWorkers ?? defaultTrainWorkers();
   if (!Number.isInteger(workers) || workers < 1) {
     throw new RangeError(`routerWorkers must be a positive integer, got ${opts.routerWorkers}`);
@@ -241,10 +306,10 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // 2. Calibration with every expert active.
   const set = await calibrationSet(model, {
     files: opts.calib ?? [],
-    tokens: opts.calibTokens ?? 8192,
+    tokens: opts.calibTokens ?? defaultCalibTokens(dense.length, cfg.hidden, width, E),
     seed,
   });
-  const nHeld = set.batches.length >= 2 ? Math.max(1, Math.round(set.batches.length * 0.15)) : 0;
+  const nHeld = heldOutBatches(set.batches.length, set.tokens);
   const trainBatches = set.batches.slice(0, set.batches.length - nHeld);
   const heldBatches = nHeld ? set.batches.slice(set.batches.length - nHeld) : set.batches;
   const keep: Tensor[] = [];
@@ -270,6 +335,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
       routerWidth: attnWidth,
       routerEpochs: opts.routerEpochs ?? 20,
       routerLr: opts.routerLr ?? 3e-3,
+      routerTarget: target,
+      routerUnderWeight: underWeight,
       routerDevice: opts.routerDevice,
       seed,
       onProgress: progress,
@@ -283,16 +350,17 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
     formatVersion: FORMAT_VERSION,
     layers: split.map(() => ({ experts: E, expertSize: cfg.ffn / E })),
     routerWidth: width,
+    routerTarget: target,
     defaultTau: 0,
   };
   model.replaceFfns(calibLayers, new MoeRouting(info));
-  const data = await collectRouterData(
+  const data = (await collectRouterData(
     model,
     trainBatches,
     split.map(() => ({ d, experts: E })),
     info,
     progress,
-  );
+  )).map((l) => ({ ...l, y: routerTargets(l.y, target) }));
 
   // 3. Routers.
   const routers: { router: RouterWeights; valLoss: number; valBaselineLoss: number; trainLoss: number }[] =
@@ -301,7 +369,13 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // several layers at once in workers when there are cores to spare.
   const routerDevices = new Set<"gpu" | "cpu">();
   const epochs = opts.routerEpochs ?? 20;
-  const trainOpts = (i: number) => ({ width, epochs, lr: opts.routerLr ?? 3e-3, seed: seed + i });
+  const trainOpts = (i: number) => ({
+    width,
+    epochs,
+    lr: opts.routerLr ?? 3e-3,
+    underWeight,
+    seed: seed + i,
+  });
   const allCpu = data.every((l) => !trainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E)));
   if (allCpu && workers > 1 && data.length > 1) {
     const steps = new Array<number>(data.length).fill(0), total = new Array<number>(data.length).fill(1);
@@ -378,6 +452,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
       kmeans_cost: s.report.cost,
       ...(attention && { attention: manifestAttention(attention[i], attnWidth) }),
     })),
+    router_target: target,
     default_tau: defaultTau,
     default_tau_rule: opts.defaultTau !== undefined
       ? "given by the caller"
@@ -409,7 +484,10 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
         epochs: opts.routerEpochs ?? 20,
         lr: opts.routerLr ?? 3e-3,
         optimizer: "AdamW, cosine schedule",
-        loss: "MSE",
+        loss: `${
+          target === "norm" ? "MSE to expert output norms" : "MSE to square roots of expert output norms"
+        }${underWeight !== 1 ? `, under-predictions weighted ${underWeight}×` : ""}`,
+        under_weight: underWeight,
         device: [...routerDevices].join("+"),
       },
       ...(attention && {

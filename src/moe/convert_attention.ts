@@ -25,6 +25,7 @@ import { uploadMoeLayer } from "./moe_ffn.ts";
 import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
 import { backendMatmul, distillationFits, distillProjectionOnBackend } from "./distill_gpu.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
+import { type RouterTarget, routerTargets } from "./router_target.ts";
 
 /** The four projections, in the order they are stored. */
 export const PROJECTIONS = ["q", "k", "v", "o"] as const;
@@ -43,6 +44,10 @@ export interface AttentionConvertOptions {
   epochs?: number;
   /** Router hidden width. */
   routerWidth: number;
+  /** What the routers regress (default "norm"; `convert` passes its own). */
+  routerTarget?: RouterTarget;
+  /** Weight of router under-predictions (default 1). */
+  routerUnderWeight?: number;
   /** Router epochs. */
   routerEpochs: number;
   /** Router learning rate. */
@@ -250,10 +255,12 @@ export async function convertAttention(
         width: opts.routerWidth,
         epochs: opts.routerEpochs,
         lr: opts.routerLr,
+        underWeight: opts.routerUnderWeight,
         seed,
         onProgress: (p) => progress({ step: `router ${label}`, done: p.step, total: p.steps }),
       };
-      const r = await fitRouter(be, x, norms, n, d, E, ropts, opts.routerDevice);
+      const targets = routerTargets(norms, opts.routerTarget ?? "norm");
+      const r = await fitRouter(be, x, targets, n, d, E, ropts, opts.routerDevice);
       layer[name] = {
         experts: split.weights,
         router: r.router,

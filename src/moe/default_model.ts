@@ -124,6 +124,9 @@ export async function ensureConverted(
     routerWidth: recipe.routerWidth,
     calibTokens: recipe.calibTokens,
     routerEpochs: recipe.routerEpochs,
+    // The default's τ was chosen by evaluating plain-MSE, norm-regressing routers (docs/default-model.md).
+    routerTarget: "norm",
+    routerUnderWeight: 1,
     seed: recipe.seed,
     defaultTau: recipe.defaultTau,
     backend: options.backend,

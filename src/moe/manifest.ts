@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { ModelFormatError } from "../model/errors.ts";
 import type { MoeInfo } from "../model/model.ts";
+import { ROUTER_TARGETS, type RouterTarget } from "./router_target.ts";
 
 /** File name of the manifest. */
 export const MANIFEST_FILE = "d2dmoe.json";
@@ -29,7 +30,7 @@ export interface ManifestLayer {
   expert_size: number;
   /** Router hidden width. */
   router_width: number;
-  /** Router loss on the held-out calibration tokens. */
+  /** Router loss on the held-out calibration tokens (in the units of `router_target`). */
   router_val_loss?: number;
   /** Loss of predicting the mean norm per expert (the baseline the router must beat). */
   router_val_baseline?: number;
@@ -93,6 +94,8 @@ export interface Manifest {
   family: string;
   /** Per FFN layer, in order. */
   layers: ManifestLayer[];
+  /** What every router's scores estimate (absent: "norm", the paper's target). */
+  router_target?: RouterTarget;
   /** τ used when a call gives none. */
   default_tau: number;
   /** How the default τ was chosen. */
@@ -160,6 +163,12 @@ export function parseManifest(json: unknown, file: string): Manifest {
     }
     if (r.attention !== undefined) checkAttention(r.attention, `layers[${i}].attention`, file);
   });
+  if (m.router_target !== undefined && !ROUTER_TARGETS.includes(m.router_target as RouterTarget)) {
+    fail(
+      file,
+      `"router_target" must be one of ${ROUTER_TARGETS.join(", ")}, got ${JSON.stringify(m.router_target)}`,
+    );
+  }
   if (typeof m.default_tau !== "number" || !(m.default_tau >= 0 && m.default_tau <= 1)) {
     fail(file, `"default_tau" must be a number in [0, 1], got ${JSON.stringify(m.default_tau)}`);
   }
@@ -226,6 +235,7 @@ export function moeInfo(m: Manifest): MoeInfo {
       ),
     }),
     routerWidth: m.layers[0].router_width,
+    routerTarget: m.router_target ?? "norm",
     defaultTau: m.default_tau,
     calibration: m.calibration.map((c) => ({ tau: c.tau, ffn_fraction: c.ffn_fraction })),
   };

@@ -47,6 +47,12 @@ export interface RouterTrainOptions {
   lr?: number;
   /** Decoupled (AdamW) weight decay. Default 0. */
   weightDecay?: number;
+  /**
+   * Weight on the squared error where the router predicts less than the target (≥ 1; default 1, plain MSE).
+   * Under-predicting skips an expert that mattered; over-predicting only runs one that did not, so
+   * conversion weights the first more (the reported losses stay plain MSE).
+   */
+  underWeight?: number;
   /** Learning-rate schedule: cosine decay to 0 over all steps, or constant. Default "cosine". */
   schedule?: "cosine" | "constant";
   /** Seed for the init, the train/validation split and the per-epoch shuffles. Default 0. */
@@ -297,8 +303,11 @@ class RouterCore {
     return s / (B * this.e);
   }
 
-  /** Forward + backward on the first B batch rows; fills gw1t and gw2t and returns the loss. */
-  lossAndGrad(B: number): number {
+  /**
+   * Forward + backward on the first B batch rows; fills gw1t and gw2t and returns the loss (squared errors
+   * of under-predictions weighted by `underWeight`).
+   */
+  lossAndGrad(B: number, underWeight = 1): number {
     const { d, w, e, z, tb, g, gT, h, hT, dh, idx, val, xb, gw1t } = this;
     this.forward(B);
     const scale = 2 / (B * e);
@@ -306,9 +315,10 @@ class RouterCore {
     for (let i = 0, m = B * e; i < m; i++) {
       const zi = z[i];
       const r = Math.abs(zi) - tb[i];
-      s += r * r;
+      const wr = r < 0 ? underWeight * r : r;
+      s += wr * r;
       // d|z|/dz = sign(z), taken as 0 at z = 0 (PyTorch's convention).
-      g[i] = zi > 0 ? scale * r : zi < 0 ? -scale * r : 0;
+      g[i] = zi > 0 ? scale * wr : zi < 0 ? -scale * wr : 0;
     }
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < e; k++) gT[k * B + b] = g[b * e + k];
@@ -455,6 +465,7 @@ export function routerForward(r: RouterWeights, x: Float32Array, n: number): Flo
  * @param x Inputs, [n, d] row-major.
  * @param targets Targets (expert output norms), [n, experts] row-major.
  * @param n Number of rows.
+ * @param underWeight Weight on squared errors of under-predictions (default 1: plain MSE).
  * @returns The loss and float64 gradients in the public layouts: gradW1 [d, width], gradW2 [width, experts].
  * @throws {TypeError} If an array is not a Float32Array.
  * @throws {RangeError} If a size is not a positive integer, a length does not match, or a value is not finite.
@@ -464,6 +475,7 @@ export function routerLossAndGrad(
   x: Float32Array,
   targets: Float32Array,
   n: number,
+  underWeight = 1,
 ): { loss: number; gradW1: Float64Array; gradW2: Float64Array } {
   const fn = "routerLossAndGrad";
   checkRouter(fn, r);
@@ -472,7 +484,7 @@ export function routerLossAndGrad(
   checkArray(fn, "targets", targets, n * r.experts, "n * router.experts");
   const core = RouterCore.fromWeights(r, n);
   core.gather(x, targets, Int32Array.from({ length: n }, (_, i) => i), 0, n);
-  const loss = core.lossAndGrad(n);
+  const loss = core.lossAndGrad(n, underWeight);
   const { d, width, experts } = r;
   const gradW1 = new Float64Array(d * width);
   const gradW2 = new Float64Array(width * experts);
@@ -528,7 +540,7 @@ export function trainRouter(
       signal?.throwIfAborted();
       const B = Math.min(maxB, nTrain - start);
       core.gather(x, targets, trainRows, start, B);
-      const loss = core.lossAndGrad(B);
+      const loss = core.lossAndGrad(B, plan.underWeight);
       const lrNow = routerLearningRate(plan, step);
       step++;
       const c1 = 1 - Math.pow(0.9, step), c2 = 1 - Math.pow(0.999, step);
@@ -569,6 +581,8 @@ export interface RouterTrainPlan {
   lr: number;
   /** Decoupled weight decay. */
   weightDecay: number;
+  /** Weight on squared errors of under-predictions. */
+  underWeight: number;
   /** Learning-rate schedule. */
   schedule: "cosine" | "constant";
   /** Abort signal, if any. */
@@ -631,6 +645,10 @@ export function planRouterTraining(
   if (!(Number.isFinite(weightDecay) && weightDecay >= 0)) {
     throw new RangeError(`${fn}: opts.weightDecay must be a non-negative number, got ${weightDecay}`);
   }
+  const underWeight = opts.underWeight ?? 1;
+  if (!(Number.isFinite(underWeight) && underWeight >= 1)) {
+    throw new RangeError(`${fn}: opts.underWeight must be a number ≥ 1, got ${underWeight}`);
+  }
   const schedule = opts.schedule ?? "cosine";
   if (schedule !== "cosine" && schedule !== "constant") {
     throw new RangeError(`${fn}: opts.schedule must be "cosine" or "constant", got ${schedule}`);
@@ -663,6 +681,7 @@ export function planRouterTraining(
     batchSize: maxB,
     lr,
     weightDecay,
+    underWeight,
     schedule,
     signal,
     nTrain,

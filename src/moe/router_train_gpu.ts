@@ -86,8 +86,9 @@ function routerFrom(s: DeviceRouter, w1t: Float32Array, w2t: Float32Array): Rout
 }
 
 /**
- * Records the forward pass and the loss backward for rows `idx[start … start+B)`: the row losses go to
- * `rowLoss[lossOffset … +B)`. Returns the intermediates the weight gradients need (caller releases).
+ * Records the forward pass and the loss backward for rows `idx[start … start+B)`: the row losses (under-
+ * predictions weighted by `underWeight`) go to `rowLoss[lossOffset … +B)`. Returns the intermediates the
+ * weight gradients need (caller releases).
  */
 function recordForward(
   be: Backend,
@@ -99,12 +100,13 @@ function recordForward(
   B: number,
   rowLoss: Tensor,
   lossOffset: number,
+  underWeight = 1,
 ) {
   const xb = be.gatherRows(x, idx, start, B); // [B, d]
   const tb = be.gatherRows(t, idx, start, B); // [B, E]
   const h = be.matmul(xb, s.w1t, { transB: true, act: "relu" }); // [B, w]
   const z = be.matmul(h, s.w2t, { transB: true }); // [B, E], before abs
-  const { g, gT } = be.routerGrad(z, tb, rowLoss, lossOffset); // [B, E], [E, B]
+  const { g, gT } = be.routerGrad(z, tb, rowLoss, lossOffset, underWeight); // [B, E], [E, B]
   be.release(tb, z);
   return { xb, h, g, gT };
 }
@@ -123,8 +125,9 @@ function recordStep(
   B: number,
   rowLoss: Tensor,
   hp: AdamWStep,
+  underWeight: number,
 ): { dw1t: Tensor; dw2t: Tensor } {
-  const { xb, h, g, gT } = recordForward(be, s, x, t, idx, start, B, rowLoss, start);
+  const { xb, h, g, gT } = recordForward(be, s, x, t, idx, start, B, rowLoss, start, underWeight);
   const dw2t = be.matmul(gT, h); // [E, w] = gᵀ·h
   const dh = be.matmul(g, s.w2t); // [B, w] = g·W2ᵀ, recorded before the update of W2ᵀ
   const dpreT = be.reluGrad(dh, h, true); // [w, B]
@@ -245,7 +248,7 @@ export async function trainRouterOnBackend(
           lr,
           weightDecay: plan.weightDecay,
           step,
-        });
+        }, plan.underWeight);
         be.release(dw1t, dw2t);
         recorded += perStep;
         if (recorded > FLUSH_BYTES && start + maxB < nTrain) {
@@ -328,6 +331,7 @@ export interface RouterStepResult {
  * @param targets Batch targets, [n, experts] row-major.
  * @param n Rows in the batch.
  * @param hp AdamW learning rate, weight decay and 1-based step count (for the bias corrections).
+ * @param underWeight Weight on squared errors of under-predictions (default 1: plain MSE).
  * @returns The batch loss, both gradients and the updated router.
  * @throws {RangeError} If `n` is not a positive integer or a length does not match the router's sizes.
  */
@@ -338,6 +342,7 @@ export async function routerStepOnBackend(
   targets: Float32Array,
   n: number,
   hp: AdamWStep,
+  underWeight = 1,
 ): Promise<RouterStepResult> {
   const { d, width, experts } = router;
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`routerStepOnBackend: n must be ≥ 1, got ${n}`);
@@ -354,7 +359,7 @@ export async function routerStepOnBackend(
   const rowLoss = be.alloc([n]);
   const s = uploadRouter(be, router);
   try {
-    const { dw1t, dw2t } = recordStep(be, s, tx, tt, idx, 0, n, rowLoss, hp);
+    const { dw1t, dw2t } = recordStep(be, s, tx, tt, idx, 0, n, rowLoss, hp, underWeight);
     try {
       const [l, g1t, g2t, w1t, w2t] = (await be.read([rowLoss, dw1t, dw2t, s.w1t, s.w2t])) as Float32Array[];
       let sum = 0;

@@ -8,12 +8,13 @@ import type { MoeInfo, RoutingHooks, RoutingPass, RunOptions } from "../model/mo
 import type { MacTally } from "../model/stats.ts";
 import type { RoutingRule } from "../ops/moe_select_ref.ts";
 import type { CounterRecord, MoePassState } from "./moe_ffn.ts";
+import { scoreThreshold } from "./router_target.ts";
 
 /**
  * The rule for a call.
  * @param opts τ or top-k from the caller.
  * @param info Conversion details (default τ, experts per layer).
- * @returns The rule.
+ * @returns The rule; its threshold is on router scores (√τ when they estimate square-root norms).
  * @throws {InvalidInputError} When τ is outside [0, 1] or k outside [1, experts].
  */
 export function routingRule(opts: RunOptions, info: MoeInfo): RoutingRule {
@@ -34,7 +35,7 @@ export function routingRule(opts: RunOptions, info: MoeInfo): RoutingRule {
   if (typeof tau !== "number" || !(tau >= 0 && tau <= 1)) {
     throw new InvalidInputError("tau", `must be a number in [0, 1], got ${tau}`);
   }
-  return { mode: "dynk", tau };
+  return { mode: "dynk", tau: scoreThreshold(tau, info.routerTarget ?? "norm") };
 }
 
 /** Routing hooks over the manifest's info. */

@@ -170,9 +170,16 @@ export interface Backend extends Disposable {
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor;
   /**
    * Router-loss backward at the pre-abs output z [B, E] against targets [B, E] (`router_grad_ref.ts`):
-   * g = (2/(B·E))·(|z| − t)·sign(z) and gᵀ; writes Σ_k (|z| − t)² per row to `rowLoss[rowOffset … +B)`.
+   * g = (2/(B·E))·u·(|z| − t)·sign(z) and gᵀ, u = `underWeight` (default 1) where |z| < t, else 1; writes
+   * Σ_k u·(|z| − t)² per row to `rowLoss[rowOffset … +B)`.
    */
-  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number): RouterGrad;
+  routerGrad(
+    z: Tensor,
+    targets: Tensor,
+    rowLoss: Tensor,
+    rowOffset: number,
+    underWeight?: number,
+  ): RouterGrad;
   /** ReLU backward dy ⊙ (y > 0) for y [rows, cols]; the result is [cols, rows] when `transpose`. */
   reluGrad(dy: Tensor, y: Tensor, transpose?: boolean): Tensor;
   /** One AdamW step in place on `p`, `m`, `v` (f32, the length of `g`). */

@@ -285,14 +285,14 @@ export class CpuBackend implements Backend {
     return new CpuTensor(gatherRowsRef(f32(src), u32(idx), offset, rows, cols), [rows, cols]);
   }
 
-  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number): RouterGrad {
+  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number, underWeight = 1): RouterGrad {
     const [B, E] = z.shape;
     if (targets.shape[0] !== B || targets.shape[1] !== E) {
       throw new RangeError(`routerGrad: z is [${z.shape}] but targets are [${targets.shape}]`);
     }
     const loss = f32(rowLoss);
     checkRouterGrad(B, loss.length, rowOffset);
-    const r = routerGradRef(f32(z), f32(targets), B, E);
+    const r = routerGradRef(f32(z), f32(targets), B, E, underWeight);
     loss.set(r.rowLoss, rowOffset);
     return { g: new CpuTensor(r.g, [B, E]), gT: new CpuTensor(r.gT, [E, B]) };
   }

@@ -249,8 +249,15 @@ export class GpuBackend implements Backend {
   gatherRows(src: Tensor, idx: Tensor, offset: number, rows: number): Tensor {
     return gatherRowsGpu(this.ctx, gpu(src, "src"), gpu(idx, "idx"), offset, rows);
   }
-  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number): RouterGrad {
-    return routerGradGpu(this.ctx, gpu(z, "z"), gpu(targets, "targets"), gpu(rowLoss, "rowLoss"), rowOffset);
+  routerGrad(z: Tensor, targets: Tensor, rowLoss: Tensor, rowOffset: number, underWeight = 1): RouterGrad {
+    return routerGradGpu(
+      this.ctx,
+      gpu(z, "z"),
+      gpu(targets, "targets"),
+      gpu(rowLoss, "rowLoss"),
+      rowOffset,
+      underWeight,
+    );
   }
   reluGrad(dy: Tensor, y: Tensor, transpose = false): Tensor {
     return reluGradGpu(this.ctx, gpu(dy, "dy"), gpu(y, "y"), transpose);

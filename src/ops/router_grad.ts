@@ -16,6 +16,7 @@ import { type GpuTensor, numel } from "./tensor.ts";
  * @param t Targets [B, E].
  * @param rowLoss f32 vector receiving Σ_k (|z| − t)² per row.
  * @param rowOffset Where row 0's loss goes.
+ * @param underWeight Weight of under-predictions (default 1: plain MSE).
  * @returns g [B, E] and gT [E, B] (both pooled).
  * @throws {RangeError} When z and t differ in shape or the row losses do not fit.
  */
@@ -25,6 +26,7 @@ export function routerGradGpu(
   t: GpuTensor,
   rowLoss: GpuTensor,
   rowOffset: number,
+  underWeight = 1,
 ): { g: GpuTensor; gT: GpuTensor } {
   const [B, E] = z.shape;
   if (t.shape[0] !== B || t.shape[1] !== E) {
@@ -34,7 +36,7 @@ export function routerGradGpu(
   const g = allocTensor(ctx, [B, E]), gT = allocTensor(ctx, [E, B]);
   ctx.dispatch({
     kernel: "router_grad",
-    params: new Params().u32(B).u32(E).u32(rowOffset).f32(2 / (B * E)).bytes(),
+    params: new Params().u32(B).u32(E).u32(rowOffset).f32(2 / (B * E)).f32(underWeight).bytes(),
     buffers: [z.buffer, t.buffer, g.buffer, gT.buffer, rowLoss.buffer],
     workgroups: flatGrid(B, 64),
   });

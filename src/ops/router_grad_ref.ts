@@ -9,7 +9,7 @@ export interface RouterGradResult {
   g: Float32Array;
   /** The same, transposed: [E, B]. */
   gT: Float32Array;
-  /** Σ_k (|z[b, k]| − t[b, k])² per row, [B]. */
+  /** Σ_k u·(|z[b, k]| − t[b, k])² per row, [B] (u: the under-prediction weight where |z| < t, else 1). */
   rowLoss: Float32Array;
 }
 
@@ -29,15 +29,23 @@ export function checkRouterGrad(rows: number, lossLength: number, offset: number
 }
 
 /**
- * Backward of L = mean over b, k of (|z| − t)² at the pre-abs router output z:
- * g = (2 / (B·E)) · (|z| − t) · sign(z) with sign(0) = 0, plus gᵀ and per-row squared-error sums.
+ * Backward of L = mean over b, k of u·(|z| − t)² at the pre-abs router output z, u = `underWeight` where
+ * |z| < t and 1 elsewhere: g = (2 / (B·E)) · u · (|z| − t) · sign(z) with sign(0) = 0, plus gᵀ and per-row
+ * weighted squared-error sums.
  * @param z Pre-abs router outputs, [B, E].
  * @param t Targets, [B, E].
  * @param B Rows.
  * @param E Experts (columns).
+ * @param underWeight Weight of under-predictions (default 1: plain MSE).
  * @returns g, gᵀ and the row losses.
  */
-export function routerGradRef(z: Float32Array, t: Float32Array, B: number, E: number): RouterGradResult {
+export function routerGradRef(
+  z: Float32Array,
+  t: Float32Array,
+  B: number,
+  E: number,
+  underWeight = 1,
+): RouterGradResult {
   const g = new Float32Array(B * E), gT = new Float32Array(E * B), rowLoss = new Float32Array(B);
   // Rounded to f32 like the kernel's uniform, so both apply the same factor.
   const scale = Math.fround(2 / (B * E));
@@ -46,8 +54,9 @@ export function routerGradRef(z: Float32Array, t: Float32Array, B: number, E: nu
     for (let k = 0; k < E; k++) {
       const i = b * E + k;
       const r = Math.abs(z[i]) - t[i];
-      s += r * r;
-      g[i] = gT[k * B + b] = z[i] > 0 ? scale * r : z[i] < 0 ? -scale * r : 0;
+      const wr = r < 0 ? Math.fround(underWeight) * r : r; // the kernel's uniform is f32
+      s += wr * r;
+      g[i] = gT[k * B + b] = z[i] > 0 ? scale * wr : z[i] < 0 ? -scale * wr : 0;
     }
     rowLoss[b] = s;
   }

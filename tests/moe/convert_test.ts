@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { assertClose } from "../helpers/close.ts";
 import { fixture } from "../helpers/fixtures.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
-import { convert } from "../../src/moe/convert.ts";
+import { convert, defaultCalibTokens, heldOutBatches } from "../../src/moe/convert.ts";
 import { loadModel } from "../../src/model/load.ts";
 import "../../src/moe/load_converted.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
@@ -92,8 +92,10 @@ Deno.test({
     assert.ok(m.provenance.source_sha256.length === 64);
     assert.equal(m.provenance.seed, 0);
     assert.ok(Number.isFinite(m.layers[0].router_val_loss));
+    assert.equal(m.router_target, "sqrt_norm", "routers regress square-root norms by default");
     assert.deepEqual(m.calibration.map((c: { tau: number }) => c.tau), [0, 0.5, 1]);
     using model = await loadModel(dir, { backend: "cpu" });
+    assert.equal(model.moe!.routerTarget, "sqrt_norm");
     await assert.rejects(
       model.forward({ input_ids: [[1, 2]] }, { tau: 1.5 }),
       /tau: must be a number in \[0, 1\]/,
@@ -103,6 +105,21 @@ Deno.test({
       /moeTopK: must be an integer in \[1, 16\]/,
     );
   },
+});
+
+Deno.test("heldOutBatches: 15% of the batches, at most about 8192 tokens, at least one of two or more", () => {
+  assert.equal(heldOutBatches(1, 100), 0);
+  assert.equal(heldOutBatches(2, 100), 1);
+  assert.equal(heldOutBatches(20, 20 * 256), 3);
+  assert.equal(heldOutBatches(512, 512 * 256), 32, "131072 tokens: 32 batches of 256 = 8192 tokens");
+  assert.equal(heldOutBatches(100, 100 * 100_000), 1);
+});
+
+Deno.test("defaultCalibTokens: more tokens for smaller routers, multiples of 1024 within [8192, 131072]", () => {
+  assert.equal(defaultCalibTokens(4, 256, 128, 64), 131072, "the 4-layer ReLU GPT-2 of docs/conversion.md");
+  assert.equal(defaultCalibTokens(12, 768, 128, 96), 16384, "GPT-2 small, expert size 32");
+  assert.equal(defaultCalibTokens(24, 1024, 128, 128), 8192, "large models keep the floor");
+  assert.equal(defaultCalibTokens(6, 384, 128, 48) % 1024, 0);
 });
 
 Deno.test("convert: an FFN width not divisible by the expert size, or bad routerWorkers, is a clear RangeError", async () => {

@@ -40,7 +40,7 @@ function refScores(
   return out;
 }
 
-function refLoss(
+function refLossOf(
   w1: Float64Array,
   w2: Float64Array,
   x: Float32Array,
@@ -49,10 +49,11 @@ function refLoss(
   d: number,
   w: number,
   e: number,
+  underWeight = 1,
 ): number {
   const s = refScores(w1, w2, x, n, d, w, e);
   let l = 0;
-  for (let i = 0; i < n * e; i++) l += (s[i] - t[i]) ** 2;
+  for (let i = 0; i < n * e; i++) l += (s[i] < t[i] ? underWeight : 1) * (s[i] - t[i]) ** 2;
   return l / (n * e);
 }
 
@@ -83,14 +84,34 @@ Deno.test("routerForward: matches a float64 reference and is non-negative", () =
   }
 });
 
-Deno.test("routerLossAndGrad: gradients match central finite differences", () => {
+for (const under of [1, 3]) {
+  Deno.test(`routerLossAndGrad: gradients match central finite differences (under-prediction weight ${under})`, () => {
+    gradientCheck(under);
+  });
+}
+
+function gradientCheck(under: number) {
   const d = 5, w = 7, e = 4, n = 6;
   const r = initRouter(d, w, e, 3);
   const x = randn(n * d, 4);
   const t = randn(n * e, 5, 0.5).map(Math.abs);
-  const { loss, gradW1, gradW2 } = routerLossAndGrad(r, x, t, n);
+  const { loss, gradW1, gradW2 } = routerLossAndGrad(r, x, t, n, under);
   const w1 = new Float64Array(r.w1), w2 = new Float64Array(r.w2);
+  const refLoss = (
+    w1: Float64Array,
+    w2: Float64Array,
+    x: Float32Array,
+    t: Float32Array,
+    n: number,
+    d: number,
+    w: number,
+    e: number,
+  ) => refLossOf(w1, w2, x, t, n, d, w, e, under);
   assert.ok(Math.abs(loss - refLoss(w1, w2, x, t, n, d, w, e)) < 1e-12);
+  if (under !== 1) {
+    const plain = refLossOf(w1, w2, x, t, n, d, w, e);
+    assert.ok(loss > plain * 1.01, "some rows under-predict, so the weighted loss is larger");
+  }
   const eps = 1e-6;
   const check = (p: Float64Array, grad: Float64Array, name: string) => {
     for (let i = 0; i < p.length; i++) {
@@ -111,6 +132,13 @@ Deno.test("routerLossAndGrad: gradients match central finite differences", () =>
   check(w2, gradW2, "gradW2");
   // Some hidden units must be inactive on some rows for the ReLU path to be exercised.
   assert.ok(gradW1.some((v) => v !== 0));
+}
+
+Deno.test("trainRouter: an under-prediction weight below 1 is a clear RangeError", () => {
+  assert.throws(
+    () => trainRouter(new Float32Array(4), new Float32Array(2), 2, 2, 1, { underWeight: 0.5 }),
+    /opts.underWeight must be a number ≥ 1, got 0.5/,
+  );
 });
 
 Deno.test("routerLossAndGrad: abs and ReLU have zero gradient at exactly 0", () => {

@@ -14,26 +14,32 @@ Deno.test("router_grad reference: sign(0) = 0, the 2/(B·E) scale and row sums",
   assert.deepEqual(Array.from(r.g), [0, -0.5, 1, -1.5]);
   assert.deepEqual(Array.from(r.gT), [0, 1, -0.5, -1.5]);
   assert.deepEqual(Array.from(r.rowLoss), [2, 13]);
+  // Under-predictions (residuals −1 and −3) weighted 2×.
+  const u = routerGradRef(z, t, 2, 2, 2);
+  assert.deepEqual(Array.from(u.g), [0, -0.5, 1, -3]);
+  assert.deepEqual(Array.from(u.rowLoss), [3, 22]);
 });
 
 Deno.test({
   name:
-    "router_grad: GPU equals reference (B=1, E=1, rows past one workgroup, exact zeros), losses at an offset",
+    "router_grad: GPU equals reference (B=1, E=1, rows past one workgroup, exact zeros, under-prediction weight), losses at an offset",
   ignore: !be,
   ...gpuTestOptions,
   async fn() {
     const live = be!.ctx.pool.stats.live;
-    for (const [B, E, off] of [[1, 1, 0], [1, 7, 2], [65, 3, 0], [130, 48, 5]]) {
+    for (
+      const [B, E, off, under] of [[1, 1, 0, 1], [1, 7, 2, 1], [65, 3, 0, 1], [130, 48, 5, 1], [67, 5, 1, 3]]
+    ) {
       const z = randomF32(B * E, B + E);
       z[0] = 0;
       const t = randomF32(B * E, B * E).map(Math.abs);
       const tz = be!.input(z, [B, E]), tt = be!.input(t, [B, E]);
       const loss = be!.input(new Float32Array(off + B + 1).fill(-1), [off + B + 1]);
-      const { g, gT } = be!.routerGrad(tz, tt, loss, off);
+      const { g, gT } = be!.routerGrad(tz, tt, loss, off, under);
       assert.deepEqual(g.shape, [B, E]);
       assert.deepEqual(gT.shape, [E, B]);
       const [gg, ggT, gl] = await be!.read([g, gT, loss]);
-      const ref = routerGradRef(z, t, B, E);
+      const ref = routerGradRef(z, t, B, E, under);
       const tol = { atol: 1e-7, rtol: 1e-5 };
       assertClose(gg, ref.g, tol, `g ${B}x${E}`);
       assertClose(ggT, ref.gT, tol, `gT ${B}x${E}`);

