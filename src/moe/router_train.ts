@@ -9,7 +9,9 @@
  *   default), betas (0.9, 0.999), eps 1e-8. The learning rate follows a cosine decay from `lr` to 0 over
  *   all steps with no warm-up (what the reference scripts use), or stays constant with
  *   `schedule: "constant"`.
- * - Loss = mean over the batch and the experts of (|z| − t)². Gradients: d|z|/dz = sign(z) with sign(0) = 0,
+ * - Loss = mean over the batch and the experts of u·(|z| − t)², u = `underWeight` where |z| < t (default 1:
+ *   plain MSE) and 1 elsewhere. Targets are whatever the caller passes (conversion passes √norms by
+ *   default, see router_target.ts). Gradients: d|z|/dz = sign(z) with sign(0) = 0,
  *   and ReLU'(0) = 0, both as in PyTorch.
  * - Weights and optimiser state are float64 internally (results do not depend on summation order quirks of
  *   float32, and determinism is exact); the returned router is float32.
