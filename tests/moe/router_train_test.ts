@@ -40,7 +40,7 @@ function refScores(
   return out;
 }
 
-function refLossOf(
+function refLoss(
   w1: Float64Array,
   w2: Float64Array,
   x: Float32Array,
@@ -97,29 +97,20 @@ function gradientCheck(under: number) {
   const t = randn(n * e, 5, 0.5).map(Math.abs);
   const { loss, gradW1, gradW2 } = routerLossAndGrad(r, x, t, n, under);
   const w1 = new Float64Array(r.w1), w2 = new Float64Array(r.w2);
-  const refLoss = (
-    w1: Float64Array,
-    w2: Float64Array,
-    x: Float32Array,
-    t: Float32Array,
-    n: number,
-    d: number,
-    w: number,
-    e: number,
-  ) => refLossOf(w1, w2, x, t, n, d, w, e, under);
-  assert.ok(Math.abs(loss - refLoss(w1, w2, x, t, n, d, w, e)) < 1e-12);
+  // The weighted loss at the current (possibly perturbed) weights.
+  const lossNow = (weight = under) => refLoss(w1, w2, x, t, n, d, w, e, weight);
+  assert.ok(Math.abs(loss - lossNow()) < 1e-12);
   if (under !== 1) {
-    const plain = refLossOf(w1, w2, x, t, n, d, w, e);
-    assert.ok(loss > plain * 1.01, "some rows under-predict, so the weighted loss is larger");
+    assert.ok(loss > lossNow(1) * 1.01, "some rows under-predict, so the weighted loss is larger");
   }
   const eps = 1e-6;
   const check = (p: Float64Array, grad: Float64Array, name: string) => {
     for (let i = 0; i < p.length; i++) {
       const orig = p[i];
       p[i] = orig + eps;
-      const lp = refLoss(w1, w2, x, t, n, d, w, e);
+      const lp = lossNow();
       p[i] = orig - eps;
-      const lm = refLoss(w1, w2, x, t, n, d, w, e);
+      const lm = lossNow();
       p[i] = orig;
       const fd = (lp - lm) / (2 * eps);
       assert.ok(
