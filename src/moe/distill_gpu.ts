@@ -19,7 +19,7 @@ import {
   type MatmulFn,
   planDistillation,
 } from "./distill.ts";
-import { FLUSH_BYTES } from "./router_train_gpu.ts";
+import { FLUSH_BYTES, STEPS_PER_SUBMIT } from "./router_train_gpu.ts";
 
 /**
  * The backend's matmul as a {@link MatmulFn}: uploads the operands, multiplies, reads the product back.
@@ -128,7 +128,7 @@ export async function distillProjectionOnBackend(
         [gW1T, gB1, gW2, gB2].forEach((gr, k) => be.adamW(params[k], gr, m1[k], m2[k], hp));
         be.release(xb, ny, hid, g, hT, gW2, gB2, gH, gZT, gW1T, gB1);
         recorded += perStep;
-        if (recorded > FLUSH_BYTES) {
+        if (step % STEPS_PER_SUBMIT === 0 || recorded > FLUSH_BYTES) {
           be.flush();
           recorded = 0;
         }

@@ -14,9 +14,11 @@
  * - One step is 11 dispatches and no readback: 2 gathers, 2 forward matmuls, router_grad, 3 gradient
  *   matmuls, relu_grad, 2 AdamW updates. The learning rate and bias corrections change every step, so they
  *   travel in each dispatch's uniform.
- * - A whole epoch is one submit (split only if its transient buffers would pass {@link FLUSH_BYTES}), and
- *   the only readback per epoch is the per-row losses for the progress report. It is pipelined: epoch e + 1
- *   is recorded and submitted before epoch e's losses are awaited, so the ~11 ms sync overlaps GPU work.
+ * - Steps are submitted {@link STEPS_PER_SUBMIT} at a time (fewer if their transient buffers would pass
+ *   {@link FLUSH_BYTES}), so that bind groups are reused rather than created per dispatch (see there).
+ *   The only readback per epoch is the per-row losses for the progress report; the next epoch is recorded
+ *   after it completes (one sync per epoch; overlapping them saved little and was one more thing in
+ *   flight while the H200 hangs were being chased).
  * - Row losses come back as float32 row sums and are added up in float64 on the host.
  * @module
  */
@@ -38,6 +40,16 @@ import {
  * the buffer pool can recycle them: pooled buffers are only reused after the submit that used them.
  */
 export const FLUSH_BYTES = 128 << 20;
+
+/**
+ * Training steps recorded per submit. Each submit hands the pooled transient buffers and the uniform
+ * arena's offsets back, so the next one records the same bindings in the same order and every bind group
+ * is a cache hit (~350 dispatches per submit against a 4096-entry cache). One submit per epoch instead
+ * created a new bind group for nearly every dispatch once an epoch passed ~370 steps: about 20,000 native
+ * objects per epoch for GPT-2-sized calibration sets, and the GPU conversions that hung on the H200 did
+ * so during this phase.
+ */
+export const STEPS_PER_SUBMIT = 32;
 
 /** Router parameters and AdamW moments on the device, in the trainer's transposed layout. */
 interface DeviceRouter {
@@ -219,10 +231,9 @@ export async function trainRouterOnBackend(
   const tx = be.upload(x, [n, d], "router-train-x");
   const tt = be.upload(targets, [n, experts], "router-train-targets");
   let s: DeviceRouter | null = null;
-  // Work in flight: tensors to give back once it is submitted, and the last epoch's loss read.
+  // Work in flight: tensors to give back once it is submitted.
   const transient: Tensor[] = [];
-  let pending: { epoch: number; read: Promise<(Float32Array | Uint32Array)[]> } | null = null;
-  const report = async (p: NonNullable<typeof pending>) => {
+  const report = async (p: { epoch: number; read: Promise<(Float32Array | Uint32Array)[]> }) => {
     const [rowLoss] = await p.read;
     let sum = 0;
     for (let i = 0; i < nTrain; i++) sum += rowLoss[i];
@@ -251,24 +262,17 @@ export async function trainRouterOnBackend(
         }, plan.underWeight);
         be.release(dw1t, dw2t);
         recorded += perStep;
-        if (recorded > FLUSH_BYTES && start + maxB < nTrain) {
+        if ((step % STEPS_PER_SUBMIT === 0 || recorded > FLUSH_BYTES) && start + maxB < nTrain) {
           be.flush();
           recorded = 0;
         }
       }
-      // Submits the epoch (one wait, later). The catch marks the promise handled in case we throw first.
+      // Submits the epoch and waits for it before recording the next one (see the module note on
+      // why the epochs are not pipelined).
       const read = be.read([rowLoss]);
-      read.catch(() => {});
       recorded = 0;
       be.release(...transient.splice(0));
-      const prev = pending;
-      pending = { epoch, read };
-      if (prev) await report(prev);
-    }
-    if (pending) {
-      const last = pending;
-      pending = null;
-      await report(last);
+      await report({ epoch, read });
     }
 
     // Final scoring of the float32 router, in chunks, rows ordered validation first.

@@ -266,3 +266,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "trainRouterOnBackend (gpu): later epochs reuse their bind groups (no native object per dispatch)",
+  ignore: !gpu,
+  ...gpuTestOptions,
+  async fn() {
+    // 500 steps an epoch: 5500 dispatches, more than the context's bind-group cache holds, so recording a
+    // whole epoch into one submit would create a bind group for nearly every dispatch of every epoch.
+    const d = 4, e = 3, n = 8000;
+    const x = randn(n * d, 8), t = randn(n * e, 9).map(Math.abs);
+    const device = gpu!.ctx.device;
+    const create = device.createBindGroup;
+    let created = 0;
+    device.createBindGroup = function (desc: GPUBindGroupDescriptor) {
+      created++;
+      return create.call(this, desc);
+    };
+    try {
+      const perRun: number[] = [];
+      for (const epochs of [1, 3]) {
+        created = 0;
+        await noLeaks(
+          gpu!,
+          () => trainRouterOnBackend(gpu!, x, t, n, d, e, { width: 4, epochs, batchSize: 16 }),
+        );
+        perRun.push(created);
+      }
+      // Warm cache: the per-epoch buffers and the final scoring are the only new bindings.
+      assert.ok(perRun[1] < 300, `bind groups created in a 3-epoch run after a 1-epoch run: ${perRun}`);
+    } finally {
+      device.createBindGroup = create;
+    }
+  },
+});
