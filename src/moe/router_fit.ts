@@ -11,6 +11,9 @@ import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts"
 /** "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
 export type RouterDevice = "auto" | "gpu" | "cpu";
 
+/** Every {@link RouterDevice}, for option parsing. */
+export const ROUTER_DEVICES: readonly RouterDevice[] = ["auto", "gpu", "cpu"];
+
 /**
  * Whether training runs on the backend's GPU.
  * @param be The model's backend.

@@ -4,6 +4,7 @@
  */
 import { convert } from "../../moe/convert.ts";
 import { MAX_ROUTER_WIDTH } from "../../moe/manifest.ts";
+import { ROUTER_DEVICES } from "../../moe/router_fit.ts";
 import { ROUTER_TARGETS } from "../../moe/router_target.ts";
 import { terminalProgress } from "../../util/progress.ts";
 import { Opts, parse, UsageError } from "../args.ts";
@@ -36,6 +37,8 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
                           output norm, better at telling idle experts apart) or norm (the paper's)
       --router-under-weight W  weight on a router's squared error where it predicts too little
                           (default 3; 1 is the paper's plain MSE)
+      --router-device D   where routers train: auto (default: the GPU when the model runs on a hardware
+                          one), gpu (also a software adapter) or cpu (the float64 trainer, in workers)
       --taus LIST         τ grid of the calibration table (default 0,0.02,0.05,0.1,...,1)
       --attention         also convert every attention projection (Q, K, V, O; BERT, GPT-2, ViT): each
                           is distilled into a d → h → d ReLU MLP with the projection's cost
@@ -70,6 +73,7 @@ export async function convertCommand(args: string[]): Promise<number> {
     "router-lr": { type: "string" },
     "router-target": { type: "string" },
     "router-under-weight": { type: "string" },
+    "router-device": { type: "string" },
     taus: { type: "string" },
     attention: { type: "boolean" },
     "attention-expert-size": { type: "string" },
@@ -105,6 +109,7 @@ export async function convertCommand(args: string[]): Promise<number> {
       routerLr: o.num("router-lr", 1e-7, 10),
       routerTarget: o.choice("router-target", ROUTER_TARGETS),
       routerUnderWeight: o.num("router-under-weight", 1, 1000),
+      routerDevice: o.choice("router-device", ROUTER_DEVICES),
       taus: o.nums("taus", 0, 1),
       attention: o.flag("attention"),
       attentionExpertSize: o.num("attention-expert-size", 1, 1 << 16, true),

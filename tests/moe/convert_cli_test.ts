@@ -1,0 +1,30 @@
+/** `d2d convert` option checks as a user meets them: a bad choice exits 2 naming the option and its choices. */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+const ENTRY = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
+
+async function d2d(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, ENTRY, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+Deno.test("d2d convert: --router-device and --router-target accept only their choices", async () => {
+  const base = ["convert", "--model", "/nonexistent/model", "--out", "/nonexistent/out"];
+  const device = await d2d([...base, "--router-device", "tpu"]);
+  assert.equal(device.code, 2, device.stderr);
+  assert.match(device.stderr, /--router-device must be one of auto, gpu, cpu, got "tpu"/);
+  const target = await d2d([...base, "--router-target", "l2"]);
+  assert.equal(target.code, 2, target.stderr);
+  assert.match(target.stderr, /--router-target must be one of norm, sqrt_norm, got "l2"/);
+  const help = await d2d(["convert", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--router-device D/);
+});
