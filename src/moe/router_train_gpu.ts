@@ -233,13 +233,6 @@ export async function trainRouterOnBackend(
   let s: DeviceRouter | null = null;
   // Work in flight: tensors to give back once it is submitted.
   const transient: Tensor[] = [];
-  const report = async (p: { epoch: number; read: Promise<(Float32Array | Uint32Array)[]> }) => {
-    const [rowLoss] = await p.read;
-    let sum = 0;
-    for (let i = 0; i < nTrain; i++) sum += rowLoss[i];
-    const step = p.epoch * stepsPerEpoch;
-    opts.onProgress?.({ epoch: p.epoch, epochs, step, steps, trainLoss: sum / (nTrain * experts) });
-  };
   try {
     s = uploadRouter(be, plan.init);
     const perStep = stepBytes(maxB, d, s.w, experts);
@@ -267,12 +260,14 @@ export async function trainRouterOnBackend(
           recorded = 0;
         }
       }
-      // Submits the epoch and waits for it before recording the next one (see the module note on
-      // why the epochs are not pipelined).
-      const read = be.read([rowLoss]);
+      // Submits the epoch and waits for it before recording the next one (see the module note).
+      const [losses] = await be.read([rowLoss]);
       recorded = 0;
       be.release(...transient.splice(0));
-      await report({ epoch, read });
+      let sum = 0;
+      for (let i = 0; i < nTrain; i++) sum += losses[i];
+      const done = epoch * stepsPerEpoch;
+      opts.onProgress?.({ epoch, epochs, step: done, steps, trainLoss: sum / (nTrain * experts) });
     }
 
     // Final scoring of the float32 router, in chunks, rows ordered validation first.
