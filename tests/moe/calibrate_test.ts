@@ -12,6 +12,9 @@ import { uploadMoeLayer } from "../../src/moe/moe_ffn.ts";
 import { MoeRouting } from "../../src/moe/routing.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
 import { findUseModelDir } from "../../src/model/use/tfjs_weights.ts";
+import { gpt2Config, gpt2Tensors, writeDenseFolder } from "../../bench/random_models.ts";
+import { QUICK_SHAPES } from "../../bench/shapes.ts";
+import { Rng } from "../../src/util/rng.ts";
 
 Deno.test("collectRouterData (cpu): the dense-with-norms fast path records what the generic path records", async () => {
   for (const name of ["tiny-bert-relu", "tiny-gpt2-relu"] as const) {
@@ -77,6 +80,27 @@ Deno.test("calibrationSet: text paragraphs are drawn across the whole file, in a
     assert.ok(a.some((i) => i >= paragraphs.length / 2), "the sample reaches the second half of the file");
     assert.deepEqual(await drawn(0), a, "same seed, same sample");
     assert.notDeepEqual(await drawn(1), a, "another seed, another sample");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("calibrationSet (GPT-2): rows span the model's context, shorter only for small budgets", async () => {
+  const s = { ...QUICK_SHAPES.gpt2, layers: 1, hidden: 16, heads: 2, ffn: 32, vocab: 40, positions: 512 };
+  const dir = await Deno.makeTempDir({ prefix: "d2d-calib-rows-" });
+  try {
+    await writeDenseFolder(dir, gpt2Config(s), gpt2Tensors(s, new Rng(3)));
+    using model = await loadModel(dir, { backend: "cpu", tokenizer: false });
+    const rowLengths = async (tokens: number) => {
+      const set = await calibrationSet(model, { files: [], tokens, seed: 0 });
+      assert.equal(set.kind, "random");
+      return [...new Set(set.batches.flatMap((b) => (b as { rows: number[][] }).rows.map((r) => r.length)))];
+    };
+    // Positions 128 … 511 are where a model with 512 positions also runs: the routers must see them.
+    assert.deepEqual(await rowLengths(8192), [512]);
+    // 8 rows at least: 2048 tokens give rows of 256; never shorter than 128.
+    assert.deepEqual(await rowLengths(2048), [256]);
+    assert.deepEqual(await rowLengths(300), [128]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
