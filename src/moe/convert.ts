@@ -83,7 +83,7 @@ export interface ConvertOptions {
    */
   routerUnderWeight?: number;
   /** τ grid of the calibration table (default {@link DEFAULT_TAUS}: steps of 0.01 up to 0.1, then coarser, to 1). */
-  taus?: number[];
+  taus?: readonly number[];
   /** Largest relative perplexity increase for the default τ (language models; default 0.01). */
   maxPplIncrease?: number;
   /** Smallest mean cosine to dense outputs for the default τ (encoders; default 0.99). */

@@ -17,6 +17,10 @@ import { FORMAT_VERSION, readManifest } from "./manifest.ts";
 /** The name `loadModel`, the CLI and the server accept for the embedded default. */
 export const DEFAULT_MODEL = "default";
 
+// deno-fmt-ignore
+/** τ grid of the default model's calibration table (the grid it was evaluated on, docs/default-model.md). */
+export const DEFAULT_MODEL_TAUS: readonly number[] = [0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+
 /**
  * How the default is converted. Changing any field rebuilds existing caches. The default τ is the one
  * chosen from the evaluation in docs/default-model.md (reproduce with `d2d eval --model default`).
@@ -128,6 +132,9 @@ export async function ensureConverted(
     routerTarget: "norm",
     routerUnderWeight: 1,
     seed: recipe.seed,
+    // The coarser grid of the default's evaluation: each τ costs a held-out pass (~25 s on a 2-core CPU),
+    // and the first use is already ~18 minutes there. Not part of the recipe: it changes no weights.
+    taus: DEFAULT_MODEL_TAUS,
     defaultTau: recipe.defaultTau,
     backend: options.backend,
     overwrite: true,
