@@ -164,7 +164,9 @@ export async function calibrationSet(model: Model, o: CalibOptions): Promise<Cal
       sources: o.files.length ? o.files : ["seeded N(0,1) pixels"],
     };
   }
-  const maxLen = Math.min(128, (cfg as { maxPositions: number }).maxPositions);
+  // Longest encoder row: BERT paragraphs up to 512 tokens (so long inputs' later positions are calibrated
+  // too); USE lite's 128. GPT-2 rows are set below from the model's context; this is their floor.
+  const maxLen = Math.min(cfg.family === "bert" ? 512 : 128, (cfg as { maxPositions: number }).maxPositions);
   const vocab = (cfg as { vocabSize: number }).vocabSize;
   let kind = "token-ids";
   let sources = o.files;

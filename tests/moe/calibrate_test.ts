@@ -12,7 +12,13 @@ import { uploadMoeLayer } from "../../src/moe/moe_ffn.ts";
 import { MoeRouting } from "../../src/moe/routing.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
 import { findUseModelDir } from "../../src/model/use/tfjs_weights.ts";
-import { gpt2Config, gpt2Tensors, writeDenseFolder } from "../../bench/random_models.ts";
+import {
+  bertConfig,
+  bertTensors,
+  gpt2Config,
+  gpt2Tensors,
+  writeDenseFolder,
+} from "../../bench/random_models.ts";
 import { QUICK_SHAPES } from "../../bench/shapes.ts";
 import { Rng } from "../../src/util/rng.ts";
 
@@ -101,6 +107,21 @@ Deno.test("calibrationSet (GPT-2): rows span the model's context, shorter only f
     // 8 rows at least: 2048 tokens give rows of 256; never shorter than 128.
     assert.deepEqual(await rowLengths(2048), [256]);
     assert.deepEqual(await rowLengths(300), [128]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("calibrationSet (BERT): rows reach up to 512 positions, not 128", async () => {
+  const s = { ...QUICK_SHAPES.bert, layers: 1, hidden: 16, heads: 2, ffn: 32, vocab: 40, positions: 600 };
+  const dir = await Deno.makeTempDir({ prefix: "d2d-calib-rows-" });
+  try {
+    await writeDenseFolder(dir, bertConfig(s), bertTensors(s, new Rng(4)));
+    using model = await loadModel(dir, { backend: "cpu", tokenizer: false });
+    const set = await calibrationSet(model, { files: [], tokens: 4096, seed: 0 });
+    assert.equal(set.kind, "random");
+    const widths = new Set(set.batches.map((b) => (b as { ids: number[][] }).ids[0].length));
+    assert.deepEqual([...widths], [512]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
