@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { assertClose } from "../helpers/close.ts";
 import { fixture } from "../helpers/fixtures.ts";
 import { loadModel } from "../../src/model/load.ts";
+import type { Model } from "../../src/model/model.ts";
 import type { DenseFfn } from "../../src/model/layers.ts";
 import { calibrationSet } from "../../src/moe/calib_data.ts";
 import { collectRouterData } from "../../src/moe/calibrate.ts";
@@ -91,12 +92,27 @@ Deno.test("calibrationSet: text paragraphs are drawn across the whole file, in a
   }
 });
 
-Deno.test("calibrationSet (GPT-2): rows span the model's context, shorter only for small budgets", async () => {
-  const s = { ...QUICK_SHAPES.gpt2, layers: 1, hidden: 16, heads: 2, ffn: 32, vocab: 40, positions: 512 };
+/** Runs `f` on a random-weight model without a tokenizer (calibration falls back to seeded ids). */
+async function withRandomModel(
+  family: "gpt2" | "bert",
+  positions: number,
+  f: (model: Model) => Promise<void>,
+) {
+  const s = { ...QUICK_SHAPES[family], layers: 1, hidden: 16, heads: 2, ffn: 32, vocab: 40, positions };
   const dir = await Deno.makeTempDir({ prefix: "d2d-calib-rows-" });
   try {
-    await writeDenseFolder(dir, gpt2Config(s), gpt2Tensors(s, new Rng(3)));
+    const rng = new Rng(3);
+    if (family === "gpt2") await writeDenseFolder(dir, gpt2Config(s), gpt2Tensors(s, rng));
+    else await writeDenseFolder(dir, bertConfig(s), bertTensors(s, rng));
     using model = await loadModel(dir, { backend: "cpu", tokenizer: false });
+    await f(model);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("calibrationSet (GPT-2): rows span the model's context, shorter only for small budgets", async () => {
+  await withRandomModel("gpt2", 512, async (model) => {
     const rowLengths = async (tokens: number) => {
       const set = await calibrationSet(model, { files: [], tokens, seed: 0 });
       assert.equal(set.kind, "random");
@@ -107,22 +123,14 @@ Deno.test("calibrationSet (GPT-2): rows span the model's context, shorter only f
     // 8 rows at least: 2048 tokens give rows of 256; never shorter than 128.
     assert.deepEqual(await rowLengths(2048), [256]);
     assert.deepEqual(await rowLengths(300), [128]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("calibrationSet (BERT): rows reach up to 512 positions, not 128", async () => {
-  const s = { ...QUICK_SHAPES.bert, layers: 1, hidden: 16, heads: 2, ffn: 32, vocab: 40, positions: 600 };
-  const dir = await Deno.makeTempDir({ prefix: "d2d-calib-rows-" });
-  try {
-    await writeDenseFolder(dir, bertConfig(s), bertTensors(s, new Rng(4)));
-    using model = await loadModel(dir, { backend: "cpu", tokenizer: false });
+  await withRandomModel("bert", 600, async (model) => {
     const set = await calibrationSet(model, { files: [], tokens: 4096, seed: 0 });
     assert.equal(set.kind, "random");
     const widths = new Set(set.batches.map((b) => (b as { ids: number[][] }).ids[0].length));
     assert.deepEqual([...widths], [512]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
