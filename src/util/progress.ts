@@ -57,7 +57,7 @@ export function terminalProgress(minSeconds = 2): ProgressCallback {
     const eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
     const bar = "#".repeat(Math.round(frac * 24)).padEnd(24, "-");
     const line = `${p.step} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${
-      finished ? `done in ${fmt(elapsed)}` : `ETA ${fmt(eta)}`
+      finished ? `done in ${formatDuration(elapsed)}` : `ETA ${formatDuration(eta)}`
     }${p.detail ? `  ${p.detail}` : ""}`;
     write(tty ? `\r\x1b[2K${line}${finished ? "\n" : ""}` : `${line}\n`);
     drawn = !finished;
@@ -65,8 +65,15 @@ export function terminalProgress(minSeconds = 2): ProgressCallback {
   };
 }
 
-function fmt(s: number): string {
+/**
+ * A duration for progress lines: "4.2s" under a minute, else whole seconds as "1m05s" (rounded before
+ * splitting, so 419.6 s is "7m00s", not "6m60s").
+ * @param s Seconds.
+ * @returns The text; "?" when not finite.
+ */
+export function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${s.toFixed(1)}s`;
+  if (s < 59.95) return `${s.toFixed(1)}s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
 }
