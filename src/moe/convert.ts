@@ -82,7 +82,7 @@ export interface ConvertOptions {
    * plain MSE). Under-predicting skips an expert that mattered, over-predicting only runs an idle one.
    */
   routerUnderWeight?: number;
-  /** τ grid of the calibration table (default {@link DEFAULT_TAUS}: steps of 0.01 up to 0.1, then coarser, to 1). */
+  /** τ grid of the calibration table (default {@link DEFAULT_TAUS}: steps of 0.005 up to 0.1, then coarser, to 1). */
   taus?: readonly number[];
   /** Largest relative perplexity increase for the default τ (language models; default 0.01). */
   maxPplIncrease?: number;
@@ -136,12 +136,13 @@ export interface ConvertResult {
 export const DEFAULT_UNDER_WEIGHT = 3;
 
 /**
- * Default τ grid of the calibration table: steps of 0.01 up to 0.1, where the executed fraction of a sparse
- * model falls fastest (ReLU GPT-2 of docs/conversion.md: 1 at τ 0, 0.69 at 0.02, 0.58 at 0.05, 0.47 at 0.1),
- * so the table (and the server's budget → τ mapping) resolves compute in steps of a few percent there.
+ * Default τ grid of the calibration table: steps of 0.005 up to 0.1, where the executed fraction of a sparse
+ * model falls fastest (ReLU GPT-2 of docs/conversion.md: 1 at τ 0, 0.75 at 0.01, 0.58 at 0.05, 0.47 at 0.1,
+ * about 0.02 per 0.01 of τ near half the MACs), so the table (`d2d eval` without `--taus`, and the server's
+ * budget → τ mapping) resolves compute in steps of about one percent there; coarser above.
  */
 export const DEFAULT_TAUS: readonly number[] = [
-  ...Array.from({ length: 11 }, (_, i) => i / 100), // 0, 0.01, …, 0.1 (i / 100 is the literal's double)
+  ...Array.from({ length: 21 }, (_, i) => i / 200), // 0, 0.005, …, 0.1 (i / 200 is the literal's double)
   ...[0.12, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
 ];
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { assertClose } from "../helpers/close.ts";
 import { fixture } from "../helpers/fixtures.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
-import { convert, defaultCalibTokens, heldOutBatches } from "../../src/moe/convert.ts";
+import { convert, DEFAULT_TAUS, defaultCalibTokens, heldOutBatches } from "../../src/moe/convert.ts";
 import { loadModel } from "../../src/model/load.ts";
 import "../../src/moe/load_converted.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
@@ -120,6 +120,18 @@ Deno.test("defaultCalibTokens: more tokens for smaller routers, multiples of 102
   assert.equal(defaultCalibTokens(12, 768, 128, 96), 16384, "GPT-2 small, expert size 32");
   assert.equal(defaultCalibTokens(24, 1024, 128, 128), 8192, "large models keep the floor");
   assert.equal(defaultCalibTokens(6, 384, 128, 48) % 1024, 0);
+});
+
+Deno.test("DEFAULT_TAUS: 0 to 1, increasing, steps of at most 0.005 up to 0.1", () => {
+  assert.equal(DEFAULT_TAUS[0], 0);
+  assert.equal(DEFAULT_TAUS.at(-1), 1);
+  for (let i = 1; i < DEFAULT_TAUS.length; i++) {
+    const [a, b] = [DEFAULT_TAUS[i - 1], DEFAULT_TAUS[i]];
+    assert.ok(b > a, `not increasing at ${a}, ${b}`);
+    // The fraction of a sparse model falls ~0.02 per 0.01 of τ near half the MACs (docs/conversion.md).
+    if (b <= 0.1) assert.ok(b - a <= 0.005 + 1e-12, `step ${a} → ${b} is coarser than 0.005`);
+  }
+  assert.ok(DEFAULT_TAUS.includes(0.085), "0.085 is the literal's double, so --taus 0.085 matches the table");
 });
 
 Deno.test("convert: an FFN width not divisible by the expert size, or bad routerWorkers, is a clear RangeError", async () => {

@@ -39,7 +39,7 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
                           (default 3; 1 is the paper's plain MSE)
       --router-device D   where routers train: auto (default: the GPU when the model runs on a hardware
                           one), gpu (also a software adapter) or cpu (the float64 trainer, in workers)
-      --taus LIST         τ grid of the calibration table (default 0,0.01,...,0.1,0.12,0.15,0.2,...,1:
+      --taus LIST         τ grid of the calibration table (default 0,0.005,...,0.1,0.12,0.15,0.2,...,1:
                           fine where the executed fraction falls fastest)
       --attention         also convert every attention projection (Q, K, V, O; BERT, GPT-2, ViT): each
                           is distilled into a d → h → d ReLU MLP with the projection's cost
