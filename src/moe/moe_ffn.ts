@@ -131,7 +131,7 @@ export class MoeFfn implements FeedForward {
     if (this.site === "ffn") pass.tally.denseFfn += T * this.denseMacsPerToken;
     else pass.tally.denseAttn += T * this.denseMacsPerToken;
     pass.tally.router += T * this.routerMacsPerToken;
-    // The CPU backend's fused layer adds into per-token accumulators (no per-pair buffers), so it serves any T there.
+    // The CPU backend's fused layer adds into per-token accumulators (no per-pair buffers): any T there.
     if ((T <= TUNING.moeDecode.maxTokens || be.info.kind === "cpu") && !st.capture) {
       // Decode: router + selection, fused expert projections and merge (LayerNorm folded into the first).
       const { d, experts: E, size: s } = this.dims;

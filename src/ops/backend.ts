@@ -141,8 +141,8 @@ export interface Backend extends Disposable {
   /**
    * A whole D2DMoE FFN layer for a few tokens (decode): residual + FFN(LN?(x)), with `counts` [E]
    * (overwritten) receiving the tokens each expert ran. On the GPU: router+selection, fused expert
-   * up/down projections and merge, three dispatches (`moe_ffn_decode.ts`). On the CPU, without per-pair rows for any
-   * T (`moe_ffn_cpu.ts`; `MoeFfn` uses it for every batch there).
+   * up/down projections and merge, three dispatches (`moe_ffn_decode.ts`). On the CPU, without per-pair
+   * rows for any T (`moe_ffn_cpu.ts`; `MoeFfn` uses it for every batch there).
    */
   moeFfnDecode(
     x: Tensor,
