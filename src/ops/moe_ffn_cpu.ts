@@ -48,7 +48,7 @@ export function moeFfnCpu(
   for (let t0 = 0; t0 < T; t0 += CHUNK_TOKENS) {
     const t1 = Math.min(T, t0 + CHUNK_TOKENS);
     acc.fill(0);
-    // Experts in ascending order, so every token sums its experts in the order of the token-major loop.
+    // Experts in ascending order: each token sums its experts (and their neurons) in a fixed order.
     for (let e = 0; e < E; e++) {
       const list = sel.lists.subarray(e * T, e * T + sel.counts[e]); // ascending token ids (cap = T)
       let i = next[e];
