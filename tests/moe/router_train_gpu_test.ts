@@ -253,6 +253,15 @@ Deno.test({
       const router = (m: typeof g.manifest) => m.provenance.router as Record<string, unknown>;
       assert.equal(router(g.manifest).device, "gpu");
       assert.equal(router(c.manifest).device, "cpu");
+      // τ = 0 runs every expert: the τ table's first quality is the dense held-out perplexity on both (an
+      // H200 conversion once printed 43.11 there for a model whose dense perplexity was ~16).
+      const [g0, c0] = [g.manifest.calibration[0], c.manifest.calibration[0]];
+      assert.equal(g0.tau, 0);
+      assert.ok(g0.quality !== undefined && c0.quality !== undefined, "the τ table has a quality column");
+      assert.ok(
+        Math.abs(g0.quality - c0.quality) <= 1e-4 * c0.quality,
+        `τ 0: ${g0.quality} vs ${c0.quality}`,
+      );
       // Calibration data come from each backend's own forward passes, so they differ by rounding too.
       for (const [i, l] of g.manifest.layers.entries()) {
         const want = c.manifest.layers[i];
