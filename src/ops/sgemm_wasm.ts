@@ -1,0 +1,134 @@
+/**
+ * The CPU backend's large matrix products in WebAssembly SIMD (`kernels/sgemm_simd.wat`), about 3× the
+ * blocked JavaScript loops of `matmul_cpu.ts` on one core. Operands are copied into the module's memory
+ * in the kernels' layouts (A packed in blocks of 4 rows, B as [K, N], both padded so the loops have no
+ * edges) and C is copied out: O(M·K + K·N + M·N) next to the product's O(M·K·N), which is why
+ * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU.
+ * @module
+ */
+import { SGEMM_WASM_BASE64 } from "./sgemm_wasm_bytes.ts";
+
+interface SgemmModule {
+  memory: WebAssembly.Memory;
+  gemmDense(pa: number, pb: number, pc: number, m: number, k: number, n: number, panel: number): void;
+  gemmSparseA(pa: number, pb: number, pc: number, m: number, k: number, n: number): void;
+  transpose(src: number, dst: number, rows: number, cols: number, stride: number): void;
+}
+
+/** A's and C's share of the module's memory per call: rows beyond it are done in several passes. */
+const ROW_CHUNK_BYTES = 64 << 20;
+/** The largest B (as [K, N], padded) taken; bigger products stay in JavaScript. */
+const MAX_B_BYTES = 1 << 30;
+/** Bytes of B one column panel may hold (it is re-read from cache by every block of 4 rows). */
+const PANEL_BYTES = 256 << 10;
+const PAGE = 65536;
+
+let cached: SgemmModule | null | undefined;
+
+function load(): SgemmModule | null {
+  if (cached !== undefined) return cached;
+  try {
+    const bytes = Uint8Array.from(atob(SGEMM_WASM_BASE64), (ch) => ch.charCodeAt(0));
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+    const ex = inst.exports as Record<string, unknown>;
+    cached = {
+      memory: ex.memory as WebAssembly.Memory,
+      gemmDense: ex.gemm_dense as SgemmModule["gemmDense"],
+      gemmSparseA: ex.gemm_sparse_a as SgemmModule["gemmSparseA"],
+      transpose: ex.transpose as SgemmModule["transpose"],
+    };
+  } catch {
+    cached = null; // a runtime without WebAssembly SIMD: the JavaScript loops remain
+  }
+  return cached;
+}
+
+/**
+ * Whether this runtime can run the SIMD module.
+ * @returns True when it instantiated.
+ */
+export function sgemmWasmAvailable(): boolean {
+  return load() !== null;
+}
+
+function ensureBytes(mod: SgemmModule, bytes: number): Float32Array {
+  const have = mod.memory.buffer.byteLength;
+  if (bytes > have) mod.memory.grow(Math.ceil((bytes - have) / PAGE));
+  return new Float32Array(mod.memory.buffer);
+}
+
+const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
+
+/**
+ * C = A · B (or A · Bᵀ) in fp32, without epilogue.
+ * @param a A: [M, K].
+ * @param b B: [K, N], or [N, K] with `transB`.
+ * @param m Rows of A (≥ 1).
+ * @param k Inner dimension (≥ 1).
+ * @param n Columns of C (≥ 1).
+ * @param transB B is given as [N, K].
+ * @param sparseA Most of A is exactly zero (ReLU activations): skip its zeros instead of blocking.
+ * @param limits Memory per pass of rows and per column panel (defaults for real use; tests shrink them to
+ *   reach the multi-pass and multi-panel paths at small sizes).
+ * @returns C [M, N], or null when the module is unavailable or B too large for it.
+ */
+export function sgemmWasm(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  transB: boolean,
+  sparseA: boolean,
+  limits: { rowChunkBytes?: number; panelBytes?: number } = {},
+): Float32Array | null {
+  const mod = load();
+  const n8 = roundUp(n, 8);
+  const bBytes = k * n8 * 4;
+  if (!mod || bBytes > MAX_B_BYTES) return null;
+  // Rows per pass: a multiple of 4 whose A and C fit ROW_CHUNK_BYTES (at least one block).
+  const rowsPerPass = Math.max(
+    4,
+    Math.floor((limits.rowChunkBytes ?? ROW_CHUNK_BYTES) / ((k + n8) * 4) / 4) * 4,
+  );
+  const passRows = Math.min(roundUp(m, 4), rowsPerPass);
+  const pb = 0, pa = bBytes, pc = pa + passRows * k * 4, end = pc + passRows * n8 * 4;
+  let mem = ensureBytes(mod, end + (transB ? n * k * 4 : 0));
+  if (transB) {
+    // B [N, K] goes in as it is, past everything else, and the module transposes it into place.
+    mem.set(b, end / 4);
+    mod.transpose(end, pb, n, k, n8);
+  } else {
+    for (let kk = 0; kk < k; kk++) mem.set(b.subarray(kk * n, kk * n + n), pb / 4 + kk * n8);
+  }
+  const panel = Math.max(8, Math.min(n8, Math.floor((limits.panelBytes ?? PANEL_BYTES) / (k * 4) / 8) * 8));
+  const c = new Float32Array(m * n);
+  for (let r0 = 0; r0 < m; r0 += passRows) {
+    const rows = Math.min(passRows, m - r0);
+    if (sparseA) {
+      mem.set(a.subarray(r0 * k, (r0 + rows) * k), pa / 4);
+      mod.gemmSparseA(pa, pb, pc, rows, k, n8);
+    } else {
+      packA(mem, pa / 4, a, r0, rows, k);
+      mod.gemmDense(pa, pb, pc, roundUp(rows, 4), k, n8, panel);
+    }
+    mem = new Float32Array(mod.memory.buffer); // (a grow elsewhere would have detached the old view)
+    for (let i = 0; i < rows; i++) {
+      const from = pc / 4 + i * n8;
+      c.set(mem.subarray(from, from + n), (r0 + i) * n);
+    }
+  }
+  return c;
+}
+
+/**
+ * Rows r0 … r0 + rows − 1 of A packed in blocks of 4 rows, k-major (the layout of `gemm_dense`). The last
+ * block's missing rows are left as they are: they only reach C rows that are never read.
+ */
+function packA(mem: Float32Array, at: number, a: Float32Array, r0: number, rows: number, k: number) {
+  for (let i = 0; i < rows; i++) {
+    const src = (r0 + i) * k;
+    let dst = at + (i >> 2) * 4 * k + (i & 3);
+    for (let kk = 0; kk < k; kk++, dst += 4) mem[dst] = a[src + kk];
+  }
+}
