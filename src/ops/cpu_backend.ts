@@ -5,7 +5,8 @@
  */
 import { adamWRef, type AdamWStep } from "./adam_ref.ts";
 import { addRef } from "./add_ref.ts";
-import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
+import type { AttentionShape, AttnView } from "./attention_ref.ts";
+import { attentionCpu } from "./attention_cpu.ts";
 import type { Activation } from "./activation.ts";
 import type {
   Backend,
@@ -104,7 +105,7 @@ export class CpuBackend implements Backend {
     vv: AttnView,
     keyMask?: Tensor,
   ): Tensor {
-    const out = attentionRef(f32(q), f32(k), f32(v), s, qv, kv, vv, opt(keyMask, u32));
+    const out = attentionCpu(f32(q), f32(k), f32(v), s, qv, kv, vv, opt(keyMask, u32));
     return new CpuTensor(out, [s.batch * s.tq, s.heads * s.headDim]);
   }
 
