@@ -1,6 +1,7 @@
-;; fp32 matrix products for the CPU backend, in WebAssembly SIMD (128-bit lanes, f32x4).
-;; Assembled into src/ops/sgemm_wasm_bytes.ts by `deno task build:wasm`; the TypeScript side
-;; (src/ops/sgemm_wasm.ts) copies operands into this module's memory in the layouts below, pads them so
+;; fp32 matrix products for the CPU backend, in WebAssembly SIMD (128-bit lanes, f32x4): dense and
+;; zero-skipping products, a transpose, and the D2DMoE expert layer's gathered up-projection and
+;; scattered down-projection. Assembled into src/ops/sgemm_wasm_bytes.ts by `deno task build:wasm`; the
+;; TypeScript side (src/ops/sgemm_wasm.ts, src/ops/moe_experts_wasm.ts) copies operands into this module's memory in the layouts below, pads them so
 ;; that no loop has an edge case, and copies the result out. Every pointer is a byte offset.
 (module
   (memory (export "memory") 1)
@@ -147,4 +148,109 @@
         (br_if $ctiles (i32.lt_u (local.get $c0) (local.get $cols))))
       (local.set $r0 (local.get $rend))
       (br_if $rtiles (i32.lt_u (local.get $r0) (local.get $rows)))))
+
+  ;; One expert of a D2DMoE layer, up-projection: H[p, :] = X[list[p], :] · W for the rows p < count4 (a
+  ;; multiple of 4; the caller pads the list by repeating its last token). X [T, d] row-major, W the expert's
+  ;; [d, s8] (neurons padded to a multiple of 8), H [count4, s8], list u32 token ids. A 4 × 8 block of H in
+  ;; registers over the k loop, as in gemm_dense, with A's 4 rows gathered through the list.
+  (func (export "gather_gemm")
+    (param $px i32) (param $pw i32) (param $plist i32) (param $ph i32)
+    (param $d i32) (param $s8 i32) (param $count4 i32)
+    (local $sw i32) (local $sx i32) (local $p i32) (local $j i32) (local $kk i32) (local $ko i32)
+    (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32) (local $wp i32) (local $hp i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local.set $sw (i32.shl (local.get $s8) (i32.const 2)))
+    (local.set $sx (i32.shl (local.get $d) (i32.const 2)))
+    (loop $rows
+      (local.set $x0 (i32.add (local.get $px)
+        (i32.mul (i32.load offset=0 (i32.add (local.get $plist) (i32.shl (local.get $p) (i32.const 2)))) (local.get $sx))))
+      (local.set $x1 (i32.add (local.get $px)
+        (i32.mul (i32.load offset=4 (i32.add (local.get $plist) (i32.shl (local.get $p) (i32.const 2)))) (local.get $sx))))
+      (local.set $x2 (i32.add (local.get $px)
+        (i32.mul (i32.load offset=8 (i32.add (local.get $plist) (i32.shl (local.get $p) (i32.const 2)))) (local.get $sx))))
+      (local.set $x3 (i32.add (local.get $px)
+        (i32.mul (i32.load offset=12 (i32.add (local.get $plist) (i32.shl (local.get $p) (i32.const 2)))) (local.get $sx))))
+      (local.set $j (i32.const 0))
+      (loop $cols
+        (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+        (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
+        (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
+        (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+        (local.set $wp (i32.add (local.get $pw) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $ko (i32.const 0))
+        (local.set $kk (local.get $d))
+        (loop $inner
+          (local.set $a0 (f32x4.splat (f32.load (i32.add (local.get $x0) (local.get $ko)))))
+          (local.set $a1 (f32x4.splat (f32.load (i32.add (local.get $x1) (local.get $ko)))))
+          (local.set $a2 (f32x4.splat (f32.load (i32.add (local.get $x2) (local.get $ko)))))
+          (local.set $a3 (f32x4.splat (f32.load (i32.add (local.get $x3) (local.get $ko)))))
+          (local.set $b0 (v128.load offset=0 (local.get $wp)))
+          (local.set $b1 (v128.load offset=16 (local.get $wp)))
+          (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $a0) (local.get $b0))))
+          (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $a0) (local.get $b1))))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $a1) (local.get $b0))))
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $a1) (local.get $b1))))
+          (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $a2) (local.get $b0))))
+          (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $a2) (local.get $b1))))
+          (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $a3) (local.get $b0))))
+          (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $a3) (local.get $b1))))
+          (local.set $ko (i32.add (local.get $ko) (i32.const 4)))
+          (local.set $wp (i32.add (local.get $wp) (local.get $sw)))
+          (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+          (br_if $inner (local.get $kk)))
+        (local.set $hp (i32.add (local.get $ph)
+          (i32.shl (i32.add (i32.mul (local.get $p) (local.get $s8)) (local.get $j)) (i32.const 2))))
+        (v128.store offset=0 (local.get $hp) (local.get $c00))
+        (v128.store offset=16 (local.get $hp) (local.get $c01))
+        (local.set $hp (i32.add (local.get $hp) (local.get $sw)))
+        (v128.store offset=0 (local.get $hp) (local.get $c10))
+        (v128.store offset=16 (local.get $hp) (local.get $c11))
+        (local.set $hp (i32.add (local.get $hp) (local.get $sw)))
+        (v128.store offset=0 (local.get $hp) (local.get $c20))
+        (v128.store offset=16 (local.get $hp) (local.get $c21))
+        (local.set $hp (i32.add (local.get $hp) (local.get $sw)))
+        (v128.store offset=0 (local.get $hp) (local.get $c30))
+        (v128.store offset=16 (local.get $hp) (local.get $c31))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br_if $cols (i32.lt_u (local.get $j) (local.get $s8))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br_if $rows (i32.lt_u (local.get $p) (local.get $count4)))))
+
+  ;; One expert of a D2DMoE layer, down-projection into per-token sums: for each pair p < count and each
+  ;; neuron n < s with h = H[p, n] ≠ 0, ACC[list[p], :] += h · W[n, :]. H [count, s8], W the expert's
+  ;; [s, d8], ACC [T, d8] (widths padded to multiples of 8). Called expert by expert in ascending order,
+  ;; so every token sums its experts, and their neurons, in one fixed order.
+  (func (export "scatter_add")
+    (param $ph i32) (param $pw i32) (param $plist i32) (param $pacc i32)
+    (param $count i32) (param $s i32) (param $s8 i32) (param $d8 i32)
+    (local $sd i32) (local $p i32) (local $n i32) (local $h f32) (local $hv v128)
+    (local $row i32) (local $rend i32) (local $ap i32) (local $wp i32)
+    (local.set $sd (i32.shl (local.get $d8) (i32.const 2)))
+    (loop $pairs
+      (local.set $row (i32.add (local.get $pacc)
+        (i32.mul (i32.load (i32.add (local.get $plist) (i32.shl (local.get $p) (i32.const 2)))) (local.get $sd))))
+      (local.set $rend (i32.add (local.get $row) (local.get $sd)))
+      (local.set $n (i32.const 0))
+      (loop $neurons
+        (local.set $h (f32.load (i32.add (local.get $ph)
+          (i32.shl (i32.add (i32.mul (local.get $p) (local.get $s8)) (local.get $n)) (i32.const 2)))))
+        (if (f32.ne (local.get $h) (f32.const 0))
+          (then
+            (local.set $hv (f32x4.splat (local.get $h)))
+            (local.set $ap (local.get $row))
+            (local.set $wp (i32.add (local.get $pw) (i32.mul (local.get $n) (local.get $sd))))
+            (loop $cols
+              (v128.store offset=0 (local.get $ap)
+                (f32x4.add (v128.load offset=0 (local.get $ap)) (f32x4.mul (local.get $hv) (v128.load offset=0 (local.get $wp)))))
+              (v128.store offset=16 (local.get $ap)
+                (f32x4.add (v128.load offset=16 (local.get $ap)) (f32x4.mul (local.get $hv) (v128.load offset=16 (local.get $wp)))))
+              (local.set $ap (i32.add (local.get $ap) (i32.const 32)))
+              (local.set $wp (i32.add (local.get $wp) (i32.const 32)))
+              (br_if $cols (i32.lt_u (local.get $ap) (local.get $rend))))))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br_if $neurons (i32.lt_u (local.get $n) (local.get $s))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $pairs (i32.lt_u (local.get $p) (local.get $count)))))
 )

@@ -1,17 +1,20 @@
 /**
  * The CPU backend's D2DMoE FFN layer: route every token (blocked matmuls), then expert by expert run the
- * tokens that selected it, four tokens × four neurons at a time (each weight and input value loaded once
- * per 16 multiply-adds; about 3× the token-at-a-time loop in V8), and add each active neuron's W2 row
- * straight into its token's float64 accumulator. The GPU layout (per-pair output rows of width d, merged
- * afterwards) costs E·T·d floats of memory and a scattered merge, which on a CPU with hundreds of small
- * experts was slower than the dense layer; this does only the selected work and skips neurons the
- * activation zeroes. Tokens run in chunks of {@link CHUNK_TOKENS} so the accumulators stay small. Same
- * function as `moeFfnDecodeRef` (summation order differs; tested against it).
+ * tokens that selected it and add each active neuron's W2 row straight into its token's sum. From
+ * {@link WASM_MIN_TOKENS} tokens that runs in WebAssembly SIMD (`moe_experts_wasm.ts`); fewer (decode), or a
+ * runtime without it, take {@link moeExpertsJs}: four tokens × four neurons at a time (each weight and input
+ * value loaded once per 16 multiply-adds; about 3× the token-at-a-time loop in V8) into float64
+ * accumulators, in chunks of {@link CHUNK_TOKENS} tokens so they stay small. The GPU layout (per-pair output
+ * rows of width d, merged afterwards) costs E·T·d floats of memory and a scattered merge, which on a CPU with
+ * hundreds of small experts was slower than the dense layer; this does only the selected work and skips
+ * neurons the activation zeroes. Same function as `moeFfnDecodeRef` (summation order differs; tested against
+ * it).
  * @module
  */
 import { type Activation, applyActivation } from "./activation.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
 import { matmulCpu } from "./matmul_cpu.ts";
+import { moeExpertsWasm } from "./moe_experts_wasm.ts";
 import type { HostMoeWeights } from "./moe_ffn_decode_ref.ts";
 import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
 
@@ -41,7 +44,43 @@ export function moeFfnCpu(
   const scores = matmulCpu(hidden, t.r2, T, w, E);
   for (let i = 0; i < scores.length; i++) scores[i] = Math.abs(scores[i]);
   const sel = moeSelectRef(scores, T, E, T, rule);
+  const sums =
+    (T >= WASM_MIN_TOKENS ? moeExpertsWasm(xn, t.w1, t.b1, t.w2, sel.lists, sel.counts, dims, act) : null) ??
+      moeExpertsJs(xn, t.w1, t.b1, t.w2, sel.lists, sel.counts, dims, act);
   const y = new Float32Array(T * d);
+  for (let tok = 0; tok < T; tok++) {
+    const o = tok * d;
+    for (let c = 0; c < d; c++) y[o + c] = sums[o + c] + t.b2[c] + (residual ? residual[o + c] : 0);
+  }
+  return { y, counts: sel.counts };
+}
+
+/**
+ * The expert sums of {@link moeExpertsWasm} in JavaScript: expert by expert, four tokens × four neurons per
+ * block, each active neuron's W2 row added into its token's float64 accumulator, in chunks of
+ * {@link CHUNK_TOKENS} tokens.
+ * @param x FFN input (after any LayerNorm) [T, d].
+ * @param w1 Up-projections, expert-major [E·d, s].
+ * @param b1 [E·s].
+ * @param w2 Down-projections [E·s, d].
+ * @param lists Per expert e, its tokens in ascending order at lists[e·T …] (cap T).
+ * @param counts Tokens per expert [E].
+ * @param dims Tokens, width, experts, neurons per expert.
+ * @param act Expert hidden activation.
+ * @returns Σ over each token's selected experts of their outputs (no b2) [T, d].
+ */
+export function moeExpertsJs(
+  x: Float32Array,
+  w1: Float32Array,
+  b1: Float32Array,
+  w2: Float32Array,
+  lists: Uint32Array,
+  counts: Uint32Array,
+  dims: { T: number; d: number; E: number; s: number },
+  act: Activation,
+): Float32Array {
+  const { T, d, E, s } = dims;
+  const sums = new Float32Array(T * d);
   const acc = new Float64Array(Math.min(T, CHUNK_TOKENS) * d);
   const h = new Float64Array(4 * s); // activations of the current group of up to four tokens
   const next = new Uint32Array(E); // per expert, the first list entry not yet run
@@ -50,31 +89,34 @@ export function moeFfnCpu(
     acc.fill(0);
     // Experts in ascending order: each token sums its experts (and their neurons) in a fixed order.
     for (let e = 0; e < E; e++) {
-      const list = sel.lists.subarray(e * T, e * T + sel.counts[e]); // ascending token ids (cap = T)
+      const list = lists.subarray(e * T, e * T + counts[e]); // ascending token ids (cap = T)
       let i = next[e];
       while (i < list.length && list[i] < t1) {
         const g = countBelow(list, i, t1);
-        upProject(xn, t.w1, t.b1, e, list, i, g, d, s, act, h);
+        upProject(x, w1, b1, e, list, i, g, d, s, act, h);
         for (let q = 0; q < g; q++) {
           const ao = (list[i + q] - t0) * d;
           for (let n = 0; n < s; n++) {
             const v = h[q * s + n];
             if (v === 0) continue; // ReLU zeros: most neurons of a sparse model
             const wo = (e * s + n) * d;
-            for (let c = 0; c < d; c++) acc[ao + c] += v * t.w2[wo + c];
+            for (let c = 0; c < d; c++) acc[ao + c] += v * w2[wo + c];
           }
         }
         i += g;
       }
       next[e] = i;
     }
-    for (let tok = t0; tok < t1; tok++) {
-      const xo = tok * d, ao = (tok - t0) * d;
-      for (let c = 0; c < d; c++) y[xo + c] = acc[ao + c] + t.b2[c] + (residual ? residual[xo + c] : 0);
-    }
+    sums.set(acc.subarray(0, (t1 - t0) * d), t0 * d);
   }
-  return { y, counts: sel.counts };
+  return sums;
 }
+
+/**
+ * Tokens from which the experts run in WebAssembly (`moe_experts_wasm.ts`, which copies the layer's weights
+ * in on every call); fewer (decode) take {@link moeExpertsJs}.
+ */
+export const WASM_MIN_TOKENS = 16;
 
 /** Tokens per chunk of the expert-major loop: bounds the float64 accumulators to CHUNK_TOKENS·d. */
 export const CHUNK_TOKENS = 1024;

@@ -3,16 +3,31 @@
  * blocked JavaScript loops of `matmul_cpu.ts` on one core. Operands are copied into the module's memory
  * in the kernels' layouts (A packed in blocks of 4 rows, B as [K, N], both padded so the loops have no
  * edges) and C is copied out: O(M·K + K·N + M·N) next to the product's O(M·K·N), which is why
- * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU.
+ * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU. The
+ * module (instantiated once, see {@link simdModule}) also holds the D2DMoE expert kernels of
+ * `moe_experts_wasm.ts`.
  * @module
  */
 import { SGEMM_WASM_BASE64 } from "./sgemm_wasm_bytes.ts";
 
-interface SgemmModule {
+/** The instantiated `kernels/sgemm_simd.wat` (see there for each function's layouts). */
+export interface SimdModule {
+  /** The module's memory; every pointer argument is a byte offset into it. */
   memory: WebAssembly.Memory;
   gemmDense(pa: number, pb: number, pc: number, m: number, k: number, n: number, panel: number): void;
   gemmSparseA(pa: number, pb: number, pc: number, m: number, k: number, n: number): void;
   transpose(src: number, dst: number, rows: number, cols: number, stride: number): void;
+  gatherGemm(px: number, pw: number, plist: number, ph: number, d: number, s8: number, count4: number): void;
+  scatterAdd(
+    ph: number,
+    pw: number,
+    plist: number,
+    pacc: number,
+    count: number,
+    s: number,
+    s8: number,
+    d8: number,
+  ): void;
 }
 
 /** A's and C's share of the module's memory per call: rows beyond it are done in several passes. */
@@ -23,9 +38,13 @@ const MAX_B_BYTES = 1 << 30;
 const PANEL_BYTES = 256 << 10;
 const PAGE = 65536;
 
-let cached: SgemmModule | null | undefined;
+let cached: SimdModule | null | undefined;
 
-function load(): SgemmModule | null {
+/**
+ * The SIMD module, instantiated on first use.
+ * @returns It, or null on a runtime without WebAssembly SIMD.
+ */
+export function simdModule(): SimdModule | null {
   if (cached !== undefined) return cached;
   try {
     const bytes = Uint8Array.from(atob(SGEMM_WASM_BASE64), (ch) => ch.charCodeAt(0));
@@ -33,9 +52,11 @@ function load(): SgemmModule | null {
     const ex = inst.exports as Record<string, unknown>;
     cached = {
       memory: ex.memory as WebAssembly.Memory,
-      gemmDense: ex.gemm_dense as SgemmModule["gemmDense"],
-      gemmSparseA: ex.gemm_sparse_a as SgemmModule["gemmSparseA"],
-      transpose: ex.transpose as SgemmModule["transpose"],
+      gemmDense: ex.gemm_dense as SimdModule["gemmDense"],
+      gemmSparseA: ex.gemm_sparse_a as SimdModule["gemmSparseA"],
+      transpose: ex.transpose as SimdModule["transpose"],
+      gatherGemm: ex.gather_gemm as SimdModule["gatherGemm"],
+      scatterAdd: ex.scatter_add as SimdModule["scatterAdd"],
     };
   } catch {
     cached = null; // a runtime without WebAssembly SIMD: the JavaScript loops remain
@@ -48,16 +69,28 @@ function load(): SgemmModule | null {
  * @returns True when it instantiated.
  */
 export function sgemmWasmAvailable(): boolean {
-  return load() !== null;
+  return simdModule() !== null;
 }
 
-function ensureBytes(mod: SgemmModule, bytes: number): Float32Array {
+/**
+ * Grows the module's memory to at least `bytes`.
+ * @param mod The module.
+ * @param bytes Bytes needed.
+ * @returns A fresh float view of the whole memory (growing detaches earlier views).
+ */
+export function ensureBytes(mod: SimdModule, bytes: number): Float32Array {
   const have = mod.memory.buffer.byteLength;
   if (bytes > have) mod.memory.grow(Math.ceil((bytes - have) / PAGE));
   return new Float32Array(mod.memory.buffer);
 }
 
-const roundUp = (x: number, to: number) => Math.ceil(x / to) * to;
+/**
+ * x rounded up to a multiple of `to`.
+ * @param x Value.
+ * @param to Multiple.
+ * @returns The rounded value.
+ */
+export const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
 /**
  * C = A · B (or A · Bᵀ) in fp32, without epilogue.
@@ -82,7 +115,7 @@ export function sgemmWasm(
   sparseA: boolean,
   limits: { rowChunkBytes?: number; panelBytes?: number } = {},
 ): Float32Array | null {
-  const mod = load();
+  const mod = simdModule();
   const n8 = roundUp(n, 8);
   const bBytes = k * n8 * 4;
   if (!mod || bBytes > MAX_B_BYTES) return null;
