@@ -253,4 +253,42 @@
         (br_if $neurons (i32.lt_u (local.get $n) (local.get $s))))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br_if $pairs (i32.lt_u (local.get $p) (local.get $count)))))
+
+  ;; x[i] ← exp(x[i] − shift) for i < n (a multiple of 4), in place; returns Σ of the new values in f64.
+  ;; exp is Cephes' single-precision polynomial (relative error about 2e-7 over its range) with the power of
+  ;; two put in the exponent bits; arguments below −87.3 (and −∞) give exactly 0. For softmax and
+  ;; cross-entropy rows, where shift is the row's maximum so every argument is ≤ 0.
+  (func (export "exp_shift") (param $p i32) (param $n i32) (param $shift f32) (result f64)
+    (local $end i32) (local $x v128) (local $k v128) (local $r v128) (local $y v128) (local $sum v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $sum (v128.const f64x2 0 0))
+    (if (i32.eqz (local.get $n)) (then (return (f64.const 0))))
+    (loop $each
+      (local.set $x (f32x4.sub (v128.load (local.get $p)) (f32x4.splat (local.get $shift))))
+      ;; k = round(x / ln 2), r = x − k·ln 2 in two parts (C1 + C2 = ln 2, C1 exact in few bits)
+      (local.set $k (f32x4.nearest (f32x4.mul (f32x4.max (local.get $x) (f32x4.splat (f32.const -87.3)))
+        (f32x4.splat (f32.const 1.44269504088896341)))))
+      (local.set $r (f32x4.sub (f32x4.max (local.get $x) (f32x4.splat (f32.const -87.3)))
+        (f32x4.mul (local.get $k) (f32x4.splat (f32.const 0.693359375)))))
+      (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (f32x4.splat (f32.const -2.12194440e-4)))))
+      (local.set $y (f32x4.splat (f32.const 1.9875691500e-4)))
+      (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
+      (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
+      (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
+      (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
+      (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+      ;; y = 1 + r + r²·p(r)
+      (local.set $y (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $y) (local.get $r)) (local.get $r))
+        (local.get $r)) (f32x4.splat (f32.const 1))))
+      ;; · 2^k through the exponent bits, then 0 where x was below the range
+      (local.set $y (f32x4.mul (local.get $y)
+        (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+      (local.set $y (v128.and (local.get $y) (f32x4.ge (local.get $x) (f32x4.splat (f32.const -87.3)))))
+      (v128.store (local.get $p) (local.get $y))
+      (local.set $sum (f64x2.add (local.get $sum) (f64x2.promote_low_f32x4 (local.get $y))))
+      (local.set $sum (f64x2.add (local.get $sum) (f64x2.promote_low_f32x4
+        (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $y) (local.get $y)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br_if $each (i32.lt_u (local.get $p) (local.get $end))))
+    (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))
 )

@@ -1,13 +1,14 @@
 /**
  * The CPU backend's attention: the function of `attention_ref.ts`, as two matrix products per (batch entry,
- * head) so that they run in the WebAssembly kernels of `matmul_cpu.ts`: S = Q·Kᵀ, a masked softmax per row
- * (in float64, as the reference), then P·V. The causal half of S is computed and thrown away; at the product
- * kernels' speed that is still several times faster than the reference's loops. Fewer query rows than the
- * products take (decode) use the reference itself.
+ * head) so that they run in the WebAssembly kernels of `matmul_cpu.ts`: S = Q·Kᵀ, a masked softmax per
+ * row (exp in WebAssembly SIMD, sums in float64), then P·V. The causal half of S is computed and thrown
+ * away; at the product kernels' speed that is still several times faster than the reference's loops. Fewer query rows than the
+ * products take (decode), or a runtime without WebAssembly SIMD, use the reference itself.
  * @module
  */
 import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";
 import { matmulCpu, WASM_MIN_ROWS } from "./matmul_cpu.ts";
+import { ensureBytes, roundUp, type SimdModule, simdModule } from "./sgemm_wasm.ts";
 
 /**
  * Softmax attention; output [batch·tq, heads·headDim]. Same contract as {@link attentionRef}.
@@ -32,10 +33,10 @@ export function attentionCpu(
   keyMask?: Uint32Array,
 ): Float32Array {
   const { batch, heads, headDim: dh, tq, tk } = s;
-  if (tq < WASM_MIN_ROWS) return attentionRef(q, k, v, s, qv, kv, vv, keyMask);
+  const mod = simdModule();
+  if (tq < WASM_MIN_ROWS || !mod) return attentionRef(q, k, v, s, qv, kv, vv, keyMask);
   const out = new Float32Array(batch * tq * heads * dh);
   const qh = new Float32Array(tq * dh), kh = new Float32Array(tk * dh), vh = new Float32Array(tk * dh);
-  const row = new Float64Array(tk);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       gatherHead(q, qv, b, h, dh, tq, qh);
@@ -51,7 +52,7 @@ export function attentionCpu(
       const p = matmulCpu(qh, kh, tq, dh, tk, { transB: true }); // scores, then probabilities in place
       for (let i = 0; i < tq; i++) {
         const kmax = s.causal ? Math.min(tk, s.qPos0 + i + 1) : tk;
-        softmaxRow(p, i * tk, tk, kmax, s.scale, keyMask, b * tk, row);
+        softmaxRow(mod, p, i * tk, tk, kmax, s.scale, keyMask, b * tk);
       }
       const o = matmulCpu(p, vh, tq, tk, dh);
       for (let i = 0; i < tq; i++) {
@@ -80,9 +81,13 @@ function gatherHead(
 
 /**
  * Scores p[at … at + tk) → probabilities: keys at or past `kmax` or hidden by the mask get 0, the rest
- * exp(scale·s − max) / sum, in float64 like the reference. A row with no visible key becomes all zeros.
+ * exp(scale·s − max) / sum. The scaled scores are rounded to f32 in the module's memory (padded with −∞ to
+ * a multiple of 4), exponentiated there (`exp_shift`) and summed in float64. A row with no visible key
+ * becomes all zeros; a NaN score makes the row NaN, as in the reference (the vector exp alone would turn it
+ * into 0).
  */
 function softmaxRow(
+  mod: SimdModule,
   p: Float32Array,
   at: number,
   tk: number,
@@ -90,18 +95,21 @@ function softmaxRow(
   scale: number,
   keyMask: Uint32Array | undefined,
   maskAt: number,
-  row: Float64Array,
 ) {
-  let mx = -Infinity;
+  const tk4 = roundUp(tk, 4);
+  const mem = ensureBytes(mod, tk4 * 4); // a fresh view: the products above may have grown the memory
+  let mx = -Infinity, nan = false;
   for (let j = 0; j < tk; j++) {
     const hidden = j >= kmax || (keyMask !== undefined && keyMask[maskAt + j] === 0);
-    row[j] = hidden ? -Infinity : p[at + j] * scale;
-    if (row[j] > mx) mx = row[j];
+    mem[j] = hidden ? -Infinity : p[at + j] * scale;
+    if (mem[j] > mx) mx = mem[j];
+    else if (mem[j] !== mem[j]) nan = true;
   }
-  let sum = 0;
-  for (let j = 0; j < tk; j++) {
-    row[j] = row[j] === -Infinity ? 0 : Math.exp(row[j] - mx);
-    sum += row[j];
+  if (nan || mx === -Infinity) {
+    p.fill(nan ? NaN : 0, at, at + tk);
+    return;
   }
-  for (let j = 0; j < tk; j++) p[at + j] = sum === 0 ? 0 : row[j] / sum;
+  mem.fill(-Infinity, tk, tk4);
+  const sum = mod.expShift(0, tk4, mx);
+  for (let j = 0; j < tk; j++) p[at + j] = mem[j] / sum;
 }

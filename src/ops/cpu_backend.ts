@@ -16,7 +16,7 @@ import type {
   MoeWeights,
   RouterGrad,
 } from "./backend.ts";
-import { crossEntropyRef } from "./cross_entropy_ref.ts";
+import { crossEntropyCpu } from "./cross_entropy_cpu.ts";
 import { embedRef } from "./embed_ref.ts";
 import { checkGatherRows, gatherRowsRef } from "./gather_rows_ref.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
@@ -143,7 +143,7 @@ export class CpuBackend implements Backend {
 
   crossEntropy(logits: Tensor, targets: Tensor): Tensor {
     const [rows, vocab] = logits.shape;
-    return new CpuTensor(crossEntropyRef(f32(logits), u32(targets), rows, vocab), [rows]);
+    return new CpuTensor(crossEntropyCpu(f32(logits), u32(targets), rows, vocab), [rows]);
   }
 
   argmax(x: Tensor): Tensor {

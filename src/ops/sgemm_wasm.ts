@@ -5,7 +5,7 @@
  * edges) and C is copied out: O(M·K + K·N + M·N) next to the product's O(M·K·N), which is why
  * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU. The
  * module (instantiated once, see {@link simdModule}) also holds the D2DMoE expert kernels of
- * `moe_experts_wasm.ts`.
+ * `moe_experts_wasm.ts` and the vector exp of `cross_entropy_cpu.ts` and `attention_cpu.ts`.
  * @module
  */
 import { SGEMM_WASM_BASE64 } from "./sgemm_wasm_bytes.ts";
@@ -28,6 +28,7 @@ export interface SimdModule {
     s8: number,
     d8: number,
   ): void;
+  expShift(p: number, n: number, shift: number): number;
 }
 
 /** A's and C's share of the module's memory per call: rows beyond it are done in several passes. */
@@ -57,6 +58,7 @@ export function simdModule(): SimdModule | null {
       transpose: ex.transpose as SimdModule["transpose"],
       gatherGemm: ex.gather_gemm as SimdModule["gatherGemm"],
       scatterAdd: ex.scatter_add as SimdModule["scatterAdd"],
+      expShift: ex.exp_shift as SimdModule["expShift"],
     };
   } catch {
     cached = null; // a runtime without WebAssembly SIMD: the JavaScript loops remain

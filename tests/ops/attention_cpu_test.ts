@@ -74,3 +74,26 @@ Deno.test("attentionCpu: values of keys no query sees (NaN here, like an unwritt
     assertClose(got, attentionRef(qkv, qkv, qkv, s, qv, kv, vv, m), { atol: 1e-5, rtol: 1e-5 });
   }
 });
+
+Deno.test("attentionCpu: a NaN in a visible key makes the rows that see it NaN, as in the reference", () => {
+  const [t, heads, dh] = [9, 1, 4], C = heads * dh;
+  const qkv = randomF32(t * 3 * C, 9);
+  qkv[5 * 3 * C + C] = NaN; // K of token 5
+  const [qv, kv, vv] = packedViews(t, C);
+  const s: AttentionShape = {
+    batch: 1,
+    heads,
+    headDim: dh,
+    tq: t,
+    tk: t,
+    qPos0: 0,
+    causal: true,
+    scale: 0.5,
+  };
+  const got = attentionCpu(qkv, qkv, qkv, s, qv, kv, vv), want = attentionRef(qkv, qkv, qkv, s, qv, kv, vv);
+  for (let i = 0; i < t; i++) {
+    const row = got.subarray(i * C, (i + 1) * C), ref = want.subarray(i * C, (i + 1) * C);
+    assert.equal(row.some(Number.isNaN), ref.some(Number.isNaN), `row ${i}`);
+    assert.equal(row.some(Number.isNaN), i >= 5, `row ${i} sees token 5: ${i >= 5}`);
+  }
+});
