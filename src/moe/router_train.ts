@@ -21,6 +21,7 @@
  * @module
  */
 
+import { abtWasm, reluOuterWasm } from "./router_train_wasm.ts";
 import { Rng } from "../util/rng.ts";
 
 /** Router weights, float32, in "x · W" layout. */
@@ -172,6 +173,11 @@ function abt24(
   out[p + 3] = b3;
 }
 
+/** {@link abt} in WebAssembly SIMD where the runtime has it (`router_train_wasm.ts`). */
+function product(A: Float64Array, B: Float64Array, out: Float64Array, m: number, n: number, K: number): void {
+  if (!abtWasm(A, B, out, m, n, K)) abt(A, B, out, m, n, K);
+}
+
 function dot(A: Float64Array, a: number, B: Float64Array, b: number, K: number): number {
   let s = 0;
   for (let t = 0; t < K; t++) s += A[a + t] * B[b + t];
@@ -289,9 +295,9 @@ class RouterCore {
   /** h = ReLU(xb · W1), z = h · W2 (before abs), for the first B batch rows. */
   forward(B: number): void {
     const { d, w, e, h } = this;
-    abt(this.xb, this.w1t, h, B, w, d);
+    product(this.xb, this.w1t, h, B, w, d);
     for (let i = 0, m = B * w; i < m; i++) if (!(h[i] > 0)) h[i] = 0;
-    abt(h, this.w2t, this.z, B, e, w);
+    product(h, this.w2t, this.z, B, e, w);
   }
 
   /** Mean squared error of |z| against tb over the first B rows (after {@link forward}). */
@@ -327,10 +333,11 @@ class RouterCore {
       for (let j = 0; j < w; j++) hT[j * B + b] = h[b * w + j];
     }
     // dW2T[k, j] = Σ_b g[b, k] h[b, j]
-    abt(gT, hT, this.gw2t, e, w, B);
+    product(gT, hT, this.gw2t, e, w, B);
     // dh[b, j] = Σ_k g[b, k] W2[j, k]
-    abt(g, this.w2, dh, B, w, e);
+    product(g, this.w2, dh, B, w, e);
     // dW1T[j, :] = Σ_b dh[b, j] · ReLU'(pre[b, j]) · x[b, :], skipping inactive units (ReLU'(0) = 0).
+    if (reluOuterWasm(dh, h, xb, gw1t, B, w, d)) return s / (B * e);
     gw1t.fill(0);
     for (let j = 0; j < w; j++) {
       let cnt = 0;

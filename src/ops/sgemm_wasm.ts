@@ -5,7 +5,8 @@
  * edges) and C is copied out: O(M·K + K·N + M·N) next to the product's O(M·K·N), which is why
  * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU. The
  * module (instantiated once, see {@link simdModule}) also holds the D2DMoE expert kernels of
- * `moe_experts_wasm.ts` and the vector exp of `cross_entropy_cpu.ts` and `attention_cpu.ts`.
+ * `moe_experts_wasm.ts`, the vector exp of `cross_entropy_cpu.ts` and `attention_cpu.ts`, and the float64
+ * products of the CPU router trainer (`router_train_wasm.ts`).
  * @module
  */
 import { SGEMM_WASM_BASE64 } from "./sgemm_wasm_bytes.ts";
@@ -29,6 +30,8 @@ export interface SimdModule {
     d8: number,
   ): void;
   expShift(p: number, n: number, shift: number): number;
+  abtF64(pa: number, pb: number, po: number, m2: number, n4: number, k2: number): void;
+  reluOuterF64(pdh: number, ph: number, px: number, po: number, B: number, w: number, d2: number): void;
 }
 
 /** A's and C's share of the module's memory per call: rows beyond it are done in several passes. */
@@ -59,6 +62,8 @@ export function simdModule(): SimdModule | null {
       gatherGemm: ex.gather_gemm as SimdModule["gatherGemm"],
       scatterAdd: ex.scatter_add as SimdModule["scatterAdd"],
       expShift: ex.exp_shift as SimdModule["expShift"],
+      abtF64: ex.abt_f64 as SimdModule["abtF64"],
+      reluOuterF64: ex.relu_outer_f64 as SimdModule["reluOuterF64"],
     };
   } catch {
     cached = null; // a runtime without WebAssembly SIMD: the JavaScript loops remain
