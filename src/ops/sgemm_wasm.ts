@@ -34,11 +34,15 @@ export interface SimdModule {
   reluOuterF64(pdh: number, ph: number, px: number, po: number, B: number, w: number, d2: number): void;
 }
 
-/** A's and C's share of the module's memory per call: rows beyond it are done in several passes. */
-const ROW_CHUNK_BYTES = 64 << 20;
-/** The largest B (as [K, N], padded) taken; bigger products stay in JavaScript. */
-const MAX_B_BYTES = 1 << 30;
-/** Bytes of B one column panel may hold (it is re-read from cache by every block of 4 rows). */
+/** A's and C's share of the module's memory per pass of rows: more rows take several passes. */
+const ROW_CHUNK_BYTES = 32 << 20;
+/**
+ * B's share: B goes in by slabs of columns of at most this size (and as much again to transpose one), so
+ * that the module's memory, which never shrinks, stays about 50 MB whatever the product (a GPT-2 LM head's B
+ * is 154 MB).
+ */
+const SLAB_BYTES = 8 << 20;
+/** Bytes of B one column panel may hold inside the kernel (it is re-read from cache by every row block). */
 const PANEL_BYTES = 256 << 10;
 const PAGE = 65536;
 
@@ -108,9 +112,9 @@ export const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to
  * @param n Columns of C (≥ 1).
  * @param transB B is given as [N, K].
  * @param sparseA Most of A is exactly zero (ReLU activations): skip its zeros instead of blocking.
- * @param limits Memory per pass of rows and per column panel (defaults for real use; tests shrink them to
- *   reach the multi-pass and multi-panel paths at small sizes).
- * @returns C [M, N], or null when the module is unavailable or B too large for it.
+ * @param limits Memory per pass of rows, per slab of B and per column panel (defaults for real use; tests
+ *   shrink them to reach several passes, slabs and panels at small sizes).
+ * @returns C [M, N], or null when the module is unavailable.
  */
 export function sgemmWasm(
   a: Float32Array,
@@ -120,46 +124,47 @@ export function sgemmWasm(
   n: number,
   transB: boolean,
   sparseA: boolean,
-  limits: { rowChunkBytes?: number; panelBytes?: number } = {},
+  limits: { rowChunkBytes?: number; slabBytes?: number; panelBytes?: number } = {},
 ): Float32Array | null {
   const mod = simdModule();
-  const n8 = roundUp(n, 8);
-  const bBytes = k * n8 * 4;
-  if (!mod || bBytes > MAX_B_BYTES) return null;
-  // Rows per pass: a multiple of 4 whose A and C fit ROW_CHUNK_BYTES (at least one block).
-  const rowsPerPass = Math.max(
-    4,
-    Math.floor((limits.rowChunkBytes ?? ROW_CHUNK_BYTES) / ((k + n8) * 4) / 4) * 4,
+  if (!mod) return null;
+  // Columns per slab of B (a multiple of 8), rows per pass (a multiple of 4; A and C of one pass).
+  const slab = Math.max(8, Math.min(roundUp(n, 8), floorTo((limits.slabBytes ?? SLAB_BYTES) / (k * 4), 8)));
+  const passRows = Math.min(
+    roundUp(m, 4),
+    Math.max(4, floorTo((limits.rowChunkBytes ?? ROW_CHUNK_BYTES) / ((k + slab) * 4), 4)),
   );
-  const passRows = Math.min(roundUp(m, 4), rowsPerPass);
-  const pb = 0, pa = bBytes, pc = pa + passRows * k * 4, end = pc + passRows * n8 * 4;
-  let mem = ensureBytes(mod, end + (transB ? n * k * 4 : 0));
-  if (transB) {
-    // B [N, K] goes in as it is, past everything else, and the module transposes it into place.
-    mem.set(b, end / 4);
-    mod.transpose(end, pb, n, k, n8);
-  } else {
-    for (let kk = 0; kk < k; kk++) mem.set(b.subarray(kk * n, kk * n + n), pb / 4 + kk * n8);
-  }
-  const panel = Math.max(8, Math.min(n8, Math.floor((limits.panelBytes ?? PANEL_BYTES) / (k * 4) / 8) * 8));
+  const panel = Math.max(8, Math.min(slab, floorTo((limits.panelBytes ?? PANEL_BYTES) / (k * 4), 8)));
+  // Layout (floats): B slab [K, slab] | A [passRows, K] | C [passRows, slab] | scratch [slab, K] (transB)
+  const pb = 0, pa = pb + k * slab, pc = pa + passRows * k, scratch = pc + passRows * slab;
+  ensureBytes(mod, (scratch + (transB ? slab * k : 0)) * 4);
   const c = new Float32Array(m * n);
   for (let r0 = 0; r0 < m; r0 += passRows) {
     const rows = Math.min(passRows, m - r0);
-    if (sparseA) {
-      mem.set(a.subarray(r0 * k, (r0 + rows) * k), pa / 4);
-      mod.gemmSparseA(pa, pb, pc, rows, k, n8);
-    } else {
-      packA(mem, pa / 4, a, r0, rows, k);
-      mod.gemmDense(pa, pb, pc, roundUp(rows, 4), k, n8, panel);
-    }
-    mem = new Float32Array(mod.memory.buffer); // (a grow elsewhere would have detached the old view)
-    for (let i = 0; i < rows; i++) {
-      const from = pc / 4 + i * n8;
-      c.set(mem.subarray(from, from + n), (r0 + i) * n);
+    let mem = new Float32Array(mod.memory.buffer);
+    if (sparseA) mem.set(a.subarray(r0 * k, (r0 + rows) * k), pa);
+    else packA(mem, pa, a, r0, rows, k);
+    for (let j0 = 0; j0 < n; j0 += slab) {
+      const cols = Math.min(slab, n - j0), w8 = roundUp(cols, 8);
+      // Columns j0 … j0 + cols − 1 of B as [K, w8]. Padding columns are left as they are: they only reach C's
+      // padding columns, which are never read.
+      if (transB) {
+        mem.set(b.subarray(j0 * k, (j0 + cols) * k), scratch); // rows of B's [N, K]: transposed in the module
+        mod.transpose(scratch * 4, pb * 4, cols, k, w8);
+      } else {
+        for (let kk = 0; kk < k; kk++) mem.set(b.subarray(kk * n + j0, kk * n + j0 + cols), pb + kk * w8);
+      }
+      if (sparseA) mod.gemmSparseA(pa * 4, pb * 4, pc * 4, rows, k, w8);
+      else mod.gemmDense(pa * 4, pb * 4, pc * 4, roundUp(rows, 4), k, w8, Math.min(panel, w8));
+      mem = new Float32Array(mod.memory.buffer); // (nothing here grows it, but a view is cheap insurance)
+      for (let i = 0; i < rows; i++) c.set(mem.subarray(pc + i * w8, pc + i * w8 + cols), (r0 + i) * n + j0);
     }
   }
   return c;
 }
+
+/** x rounded down to a multiple of `to`. */
+const floorTo = (x: number, to: number): number => Math.floor(x / to) * to;
 
 /**
  * Rows r0 … r0 + rows − 1 of A packed in blocks of 4 rows, k-major (the layout of `gemm_dense`). The last

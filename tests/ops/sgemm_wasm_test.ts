@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { assertClose } from "../helpers/close.ts";
 import { randomF32 } from "../helpers/data.ts";
 import { matmulRef } from "../../src/ops/matmul_ref.ts";
-import { sgemmWasm, sgemmWasmAvailable } from "../../src/ops/sgemm_wasm.ts";
+import { sgemmWasm, sgemmWasmAvailable, simdModule } from "../../src/ops/sgemm_wasm.ts";
 import { assembleSgemm, BYTES_PATH, bytesModule } from "../../scripts/build_wasm.ts";
 
 const TOL = { atol: 1e-5, rtol: 1e-5 };
@@ -36,13 +36,14 @@ Deno.test("sgemmWasm equals the reference: both layouts, dense and sparse kernel
   }
 });
 
-Deno.test("sgemmWasm: several passes of rows and several column panels give the same product", () => {
+Deno.test("sgemmWasm: several passes of rows, slabs of B and column panels give the same product", () => {
   const [m, k, n] = [23, 12, 45];
   const a = randomF32(m * k, 5), b = randomF32(k * n, 6);
+  // Slabs of 16 columns (16, 16, then 13 padded to 16), (12 + 16) floats a row → 4 rows a pass, kernel
+  // panels of 8 columns.
+  const limits = { slabBytes: 16 * 12 * 4, rowChunkBytes: 4 * 28 * 4, panelBytes: 8 * 12 * 4 };
   for (const transB of [false, true]) {
     const want = matmulRef(a, b, m, k, n, { transB });
-    // (12 + 48) floats a row: 960 bytes → 4 rows a pass; 8 columns of 12 floats a panel.
-    const limits = { rowChunkBytes: 960, panelBytes: 8 * 12 * 4 };
     for (const sparse of [false, true]) {
       assertClose(
         sgemmWasm(a, b, m, k, n, transB, sparse, limits)!,
@@ -51,6 +52,21 @@ Deno.test("sgemmWasm: several passes of rows and several column panels give the 
         `transB=${transB} sparse=${sparse}`,
       );
     }
+  }
+});
+
+Deno.test("sgemmWasm: the module's memory stays bounded for a product whose B alone is 154 MB", () => {
+  const [m, k, n] = [8, 768, 50257]; // GPT-2's LM head over 8 tokens
+  const a = randomF32(m * k, 1), b = new Float32Array(n * k);
+  for (let j = 0; j < n; j += 997) b.set(randomF32(k, j), j * k); // a few nonzero rows to check
+  const c = sgemmWasm(a, b, m, k, n, true, false)!;
+  assert.ok(
+    simdModule()!.memory.buffer.byteLength < 64 << 20,
+    `${simdModule()!.memory.buffer.byteLength} bytes`,
+  );
+  for (let j = 0; j < n; j += 997) {
+    const want = matmulRef(a, b.subarray(j * k, (j + 1) * k), m, k, 1, { transB: true });
+    for (let i = 0; i < m; i++) assert.ok(Math.abs(c[i * n + j] - want[i]) < 1e-4, `C[${i}, ${j}]`);
   }
 });
 
