@@ -38,7 +38,7 @@ export function moeFfnCpu(
   rule: RoutingRule,
   ln?: { gamma: Float32Array; beta: Float32Array; eps: number },
 ): { y: Float32Array; counts: Uint32Array } {
-  const { T, d, w, E, s } = dims;
+  const { T, d, w, E } = dims;
   const xn = ln ? layerNormRef(x, ln.gamma, ln.beta, T, d, ln.eps) : x;
   const hidden = matmulCpu(xn, t.r1, T, d, w, { act: "relu" });
   const scores = matmulCpu(hidden, t.r2, T, w, E);
