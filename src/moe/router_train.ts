@@ -17,7 +17,8 @@
  *   float32, and determinism is exact); the returned router is float32.
  * - Kernels: every product is either a register-blocked "A·Bᵀ" dot-product kernel (2 rows × 4 columns, 8
  *   accumulators) over contiguous rows, or, for the W1 gradient, row updates that skip the hidden units
- *   ReLU switched off (about half of them).
+ *   ReLU switched off (about half of them). Both run in WebAssembly SIMD, still float64, where the runtime
+ *   has it (`router_train_wasm.ts`, about 2× these JavaScript loops, which remain as the fallback).
  * @module
  */
 

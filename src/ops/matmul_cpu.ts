@@ -3,7 +3,7 @@
  * product runs in WebAssembly SIMD (`sgemm_wasm.ts`, fp32 accumulation as on the GPU); fewer rows (decode)
  * run in JavaScript, blocked four rows at a time so each row of B is read once per block instead of once
  * per row, where copying B into the module would cost as much as the product. A mostly-zero A (ReLU
- * activations) skips its zeros on both paths. Tested against the reference.
+ * activations) has its zeros skipped (in JavaScript only when B is [K, N]). Tested against the reference.
  * @module
  */
 import { applyActivation } from "./activation.ts";
