@@ -70,7 +70,9 @@ export function simdModule(): SimdModule | null {
       reluOuterF64: ex.relu_outer_f64 as SimdModule["reluOuterF64"],
     };
   } catch {
-    cached = null; // a runtime without WebAssembly SIMD: the JavaScript loops remain
+    // A runtime without WebAssembly SIMD, or a browser's main thread once the module passes the 4 KB it
+    // compiles synchronously there (3.2 KB now): the JavaScript loops remain.
+    cached = null;
   }
   return cached;
 }
