@@ -62,8 +62,9 @@ export async function createBackend(
   try {
     const ctx = await GpuContext.create({ preference, profile, dawnFlags: TUNING.dawnFlags });
     if (choice === "auto" && ctx.info.isFallbackAdapter) {
-      // A software adapter (Mesa llvmpipe) embeds text 2.5× slower than the CPU kernels on the 2-core CI
-      // machine: "auto" takes the CPU; "gpu" / "webgpu" still use it.
+      // A software adapter (Mesa llvmpipe) is far slower than the CPU kernels on the 2-core CI machine (256
+      // sentences embedded: about 2 minutes against 4–6 s, shader compilation included; 2.5× before the CPU
+      // kernels moved to WebAssembly): "auto" takes the CPU; "gpu" / "webgpu" still use it.
       const why = `gpu: ${ctx.info.description} is a software adapter, slower than the CPU kernels ` +
         `(--backend gpu uses it anyway)`;
       ctx.destroy();
