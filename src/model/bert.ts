@@ -6,6 +6,7 @@ import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import type { BertConfig } from "./config.ts";
 import {
+  type AttentionFactory,
   type AttentionParams,
   type FeedForward,
   type FfnFactory,
@@ -58,10 +59,17 @@ export class BertNet {
    * @param ld Loader over the folder's weights.
    * @param cfg Parsed config.
    * @param ffn Builds each layer's FFN instead of loading the dense one (converted folders).
+   * @param attention Builds each block's converted attention projections instead of loading the dense ones
+   *   (converted folders made with `--attention`, which do not ship them).
    * @returns The network.
    * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
    */
-  static async load(ld: WeightLoader, cfg: BertConfig, ffn?: FfnFactory): Promise<BertNet> {
+  static async load(
+    ld: WeightLoader,
+    cfg: BertConfig,
+    ffn?: FfnFactory,
+    attention?: AttentionFactory,
+  ): Promise<BertNet> {
     const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps;
     const e = "embeddings";
     const wte = await ld.tensor(`${e}.word_embeddings.weight`, [cfg.vocabSize, C]);
@@ -71,14 +79,14 @@ export class BertNet {
     const blocks: BertBlock[] = [];
     for (let i = 0; i < cfg.layers; i++) {
       const p = `encoder.layer.${i}`;
-      const qkv = await ld.fusedQkv([
-        `${p}.attention.self.query`,
-        `${p}.attention.self.key`,
-        `${p}.attention.self.value`,
-      ], C);
-      const out = await ld.linear(`${p}.attention.output.dense`, C, C);
+      const converted = await attention?.(i);
+      const s = `${p}.attention.self`;
       blocks.push({
-        attn: ld.attention(qkv, out, cfg.heads),
+        attn: converted ? { heads: cfg.heads, proj: converted } : ld.attention(
+          await ld.fusedQkv([`${s}.query`, `${s}.key`, `${s}.value`], C),
+          await ld.linear(`${p}.attention.output.dense`, C, C),
+          cfg.heads,
+        ),
         lnAttn: await ld.layerNorm(`${p}.attention.output.LayerNorm`, C, eps),
         ffn: ffn ? await ffn(i) : await denseLinearFfn(ld, p, C, I, cfg.activation),
         lnOut: await ld.layerNorm(`${p}.output.LayerNorm`, C, eps),

@@ -6,6 +6,7 @@ import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import type { Gpt2Config } from "./config.ts";
 import {
+  type AttentionFactory,
   type AttentionParams,
   DenseFfn,
   type FeedForward,
@@ -71,21 +72,31 @@ export class Gpt2Net {
    * @param ld Loader.
    * @param cfg Parsed config.
    * @param ffn Builds each layer's FFN instead of loading the dense one (converted folders).
+   * @param attention Builds each block's converted attention projections instead of loading the dense ones
+   *   (converted folders made with `--attention`, which do not ship them).
    * @returns The network.
    * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
    */
-  static async load(ld: WeightLoader, cfg: Gpt2Config, ffn?: FfnFactory): Promise<Gpt2Net> {
+  static async load(
+    ld: WeightLoader,
+    cfg: Gpt2Config,
+    ffn?: FfnFactory,
+    attention?: AttentionFactory,
+  ): Promise<Gpt2Net> {
     const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps;
     const wte = await ld.tensor("wte.weight", [cfg.vocabSize, C]);
     const wpe = await ld.tensor("wpe.weight", [cfg.maxPositions, C]);
     const blocks: Gpt2Block[] = [];
     for (let i = 0; i < cfg.layers; i++) {
       const p = `h.${i}`;
-      const qkv = await ld.conv1d(`${p}.attn.c_attn`, C, 3 * C);
-      const proj = await ld.conv1d(`${p}.attn.c_proj`, C, C);
+      const converted = await attention?.(i);
       blocks.push({
         ln1: await ld.layerNorm(`${p}.ln_1`, C, eps),
-        attn: ld.attention(qkv, proj, cfg.heads),
+        attn: converted ? { heads: cfg.heads, proj: converted } : ld.attention(
+          await ld.conv1d(`${p}.attn.c_attn`, C, 3 * C),
+          await ld.conv1d(`${p}.attn.c_proj`, C, C),
+          cfg.heads,
+        ),
         ln2: await ld.layerNorm(`${p}.ln_2`, C, eps),
         ffn: ffn ? await ffn(i) : await denseConv1dFfn(ld, p, C, I, cfg),
       });

@@ -19,8 +19,8 @@ export interface LayerNormParams {
   eps: number;
 }
 
-/** Self-attention parameters with Q, K, V fused into one projection. */
-export interface AttentionParams {
+/** The dense projections of a self-attention block, Q, K and V fused into one. */
+export interface DenseAttention {
   /** [C, 3C]: columns 0..C−1 produce Q, then K, then V. */
   wqkv: Tensor;
   /** [3C]. */
@@ -29,13 +29,36 @@ export interface AttentionParams {
   wo: Tensor;
   /** [C]. */
   bo: Tensor;
+}
+
+/**
+ * Self-attention parameters: the dense projections, converted ones, or both (a dense model the converter
+ * installs projections on keeps its own). Converted folders load without the dense ones.
+ */
+export interface AttentionParams extends Partial<DenseAttention> {
   /** Number of heads. */
   heads: number;
   /**
    * Converted projections (D2DMoE §6, `convert --attention`): Q, K, V and O each computed by a dynamic-k
-   * MoE layer instead of `wqkv` / `wo` (which stay loaded but unused).
+   * MoE layer instead of the dense ones.
    */
   proj?: AttentionProjections;
+}
+
+/**
+ * A block's dense projections.
+ * @param p Attention parameters.
+ * @returns The four dense tensors.
+ * @throws {Error} When the block has none (a converted folder's block, which runs on its projections).
+ */
+export function denseAttention(p: AttentionParams): DenseAttention {
+  const { wqkv, bqkv, wo, bo } = p;
+  if (!wqkv || !bqkv || !wo || !bo) {
+    throw new Error(
+      "this attention block has no dense projections (its converted folder does not ship them)",
+    );
+  }
+  return { wqkv, bqkv, wo, bo };
 }
 
 /** The four attention projections as feed-forward layers (Q, K, V: no residual; O: adds the residual). */
@@ -96,6 +119,9 @@ export interface FeedForward {
 
 /** Builds layer i's FFN instead of loading the dense one (converted models). */
 export type FfnFactory = (layer: number) => Promise<FeedForward>;
+
+/** Builds block i's converted attention projections (undefined where the block stays dense). */
+export type AttentionFactory = (layer: number) => Promise<AttentionProjections | undefined>;
 
 /** The dense two-layer FFN: act(x·W1 + b1)·W2 + b2. */
 export class DenseFfn implements FeedForward {
@@ -177,7 +203,7 @@ export function selfAttention(
   opts: { causal: boolean; keyMask?: Tensor; kv?: KvSlot; ln?: LayerNormParams },
 ): Tensor {
   const { be, batch, seq } = pass;
-  const C = p.wo.shape[0];
+  const C = x.shape[1]; // the attention width (the model width; USE lite: its first layer's input width)
   const dh = C / p.heads;
   const qkv = projectQkv(pass, x, p, opts);
   const view = (part: number): AttnView => ({
@@ -223,11 +249,15 @@ export function selfAttention(
   );
   be.release(...qkv.owned);
   pass.probe?.("o_in", pass.layer, attn);
-  const out = p.proj
-    ? p.proj.o.forward(pass, attn, residual)
-    : be.matmul(attn, p.wo, { bias: p.bo, residual });
+  const out = p.proj ? p.proj.o.forward(pass, attn, residual) : denseOut(be, attn, p, residual);
   be.release(attn);
   return out;
+}
+
+/** The dense output projection, plus the residual. */
+function denseOut(be: Backend, attn: Tensor, p: AttentionParams, residual: Tensor | undefined): Tensor {
+  const { wo, bo } = denseAttention(p);
+  return be.matmul(attn, wo, { bias: bo, residual });
 }
 
 /** Queries, keys and values of one attention call, and where they sit in their tensors. */
@@ -260,7 +290,7 @@ function projectQkv(
   opts: { kv?: KvSlot; ln?: LayerNormParams },
 ): Qkv {
   const { be, batch, seq } = pass;
-  const C = p.wo.shape[0];
+  const C = x.shape[1]; // the attention width (the model width; USE lite: its first layer's input width)
   const fused = (t: Tensor, appended: boolean): Qkv => ({
     q: t,
     k: t,
@@ -286,7 +316,8 @@ function projectQkv(
         dstT: 2 * C,
       },
     };
-    return fused(be.matmul(x, p.wqkv, { bias: p.bqkv, ln: opts.ln, copyTo }), Boolean(kv));
+    const { wqkv, bqkv } = denseAttention(p);
+    return fused(be.matmul(x, wqkv, { bias: bqkv, ln: opts.ln, copyTo }), Boolean(kv));
   }
   const xn = opts.ln ? be.layerNorm(x, opts.ln.gamma, opts.ln.beta, opts.ln.eps) : x;
   pass.probe?.("qkv_in", pass.layer, xn);
@@ -295,7 +326,8 @@ function projectQkv(
     const [q, k, v] = [p.proj.q, p.proj.k, p.proj.v].map((f) => f.forward(pass, xn, undefined));
     out = { q, k, v, stride: C, offsets: [0, 0, 0], appended: false, owned: [q, k, v] };
   } else {
-    out = fused(be.matmul(xn, p.wqkv, { bias: p.bqkv }), false);
+    const { wqkv, bqkv } = denseAttention(p);
+    out = fused(be.matmul(xn, wqkv, { bias: bqkv }), false);
   }
   if (xn !== x) be.release(xn);
   return out;
@@ -307,7 +339,7 @@ function projectQkv(
  * @param p Weights.
  */
 export function freeAttention(be: Backend, p: AttentionParams): void {
-  for (const t of [p.wqkv, p.bqkv, p.wo, p.bo]) be.free(t);
+  for (const t of [p.wqkv, p.bqkv, p.wo, p.bo]) if (t) be.free(t);
 }
 
 /**

@@ -11,7 +11,7 @@ import { BertNet } from "./bert.ts";
 import { type ModelConfig, readConfig, type UseConfig, useConfig } from "./config.ts";
 import { ModelFormatError } from "./errors.ts";
 import { Gpt2Net } from "./gpt2.ts";
-import type { AttentionProjections, FfnFactory } from "./layers.ts";
+import type { AttentionFactory, FfnFactory } from "./layers.ts";
 import { Model, type Net, type RoutingHooks } from "./model.ts";
 import { loadTokenizer } from "./tokenizer.ts";
 import { VitNet } from "./vit.ts";
@@ -36,7 +36,7 @@ export interface ConvertedParts {
   /** Builds layer i's FFN. */
   ffn: FfnFactory;
   /** Builds block i's converted attention projections (undefined where they stay dense). */
-  attention?: (layer: number) => Promise<AttentionProjections | undefined>;
+  attention?: AttentionFactory;
   /** Routing hooks for the model. */
   routing: RoutingHooks;
   /** Releases files opened while loading. */
@@ -158,15 +158,12 @@ export async function loadModel(pathOrUrl: string | URL, options: LoadOptions = 
   let converted: ConvertedParts | null = null;
   try {
     converted = convertedLoader ? await convertedLoader(dir, config, loader) : null;
-    const ffn = converted?.ffn;
+    const ffn = converted?.ffn, attention = converted?.attention;
     const net: Net = config.family === "bert"
-      ? await BertNet.load(loader, config, ffn)
+      ? await BertNet.load(loader, config, ffn, attention)
       : config.family === "gpt2"
-      ? await Gpt2Net.load(loader, config, ffn)
-      : await VitNet.load(loader, config, ffn);
-    if (converted?.attention) {
-      for (const [i, b] of net.blocks.entries()) b.attn.proj = await converted.attention(i);
-    }
+      ? await Gpt2Net.load(loader, config, ffn, attention)
+      : await VitNet.load(loader, config, ffn, attention);
     const routing = converted?.routing;
     const tokenizer = options.tokenizer === false ? null : await loadTokenizer(dir, {
       gpt2Fallback: config.family === "gpt2",

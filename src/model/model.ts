@@ -261,7 +261,8 @@ export class Model implements Disposable {
    * Installs converted attention projections (`convert --attention`) on every block, or removes them
    * (undefined entries). The caller owns their weights.
    * @param proj One entry per block.
-   * @throws {RangeError} When the count does not match the blocks, or the family has no such attention.
+   * @throws {RangeError} When the count does not match the blocks, the family has no such attention, or an
+   *   entry would remove the projections of a block that has no dense ones.
    */
   setAttentionProjections(proj: (AttentionProjections | undefined)[]): void {
     const blocks = this.#net.blocks;
@@ -271,7 +272,16 @@ export class Model implements Disposable {
     if (proj.length !== blocks.length) {
       throw new RangeError(`setAttentionProjections: ${proj.length} entries for ${blocks.length} blocks`);
     }
-    (blocks as { attn: AttentionParams }[]).forEach((b, i) => (b.attn.proj = proj[i]));
+    const attn = (blocks as { attn: AttentionParams }[]).map((b) => b.attn);
+    attn.forEach((a, i) => {
+      if (!proj[i] && !a.wqkv) {
+        throw new RangeError(
+          `setAttentionProjections: block ${i} has no dense projections to fall back to (its converted folder ` +
+            `does not ship them)`,
+        );
+      }
+    });
+    attn.forEach((a, i) => (a.proj = proj[i]));
   }
 
   /** The converted attention projections of every block (undefined where dense). */

@@ -6,6 +6,7 @@ import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import type { VitConfig } from "./config.ts";
 import {
+  type AttentionFactory,
   type AttentionParams,
   type FeedForward,
   type FfnFactory,
@@ -51,10 +52,17 @@ export class VitNet {
    * @param ld Loader.
    * @param cfg Parsed config.
    * @param ffn Builds each layer's FFN instead of loading the dense one (converted folders).
+   * @param attention Builds each block's converted attention projections instead of loading the dense ones
+   *   (converted folders made with `--attention`, which do not ship them).
    * @returns The network.
    * @throws {ModelFormatError} When a tensor is missing or has the wrong shape.
    */
-  static async load(ld: WeightLoader, cfg: VitConfig, ffn?: FfnFactory): Promise<VitNet> {
+  static async load(
+    ld: WeightLoader,
+    cfg: VitConfig,
+    ffn?: FfnFactory,
+    attention?: AttentionFactory,
+  ): Promise<VitNet> {
     const C = cfg.hidden, I = cfg.ffn, eps = cfg.layerNormEps, P = cfg.patchSize;
     const np = (cfg.imageSize / P) ** 2;
     const e = "embeddings";
@@ -65,12 +73,14 @@ export class VitNet {
     const blocks: VitBlock[] = [];
     for (let i = 0; i < cfg.layers; i++) {
       const p = `encoder.layer.${i}`;
-      const a = `${p}.attention.attention`;
-      const qkv = await ld.fusedQkv([`${a}.query`, `${a}.key`, `${a}.value`], C, cfg.qkvBias);
-      const out = await ld.linear(`${p}.attention.output.dense`, C, C);
+      const a = `${p}.attention.attention`, converted = await attention?.(i);
       blocks.push({
         lnBefore: await ld.layerNorm(`${p}.layernorm_before`, C, eps),
-        attn: ld.attention(qkv, out, cfg.heads),
+        attn: converted ? { heads: cfg.heads, proj: converted } : ld.attention(
+          await ld.fusedQkv([`${a}.query`, `${a}.key`, `${a}.value`], C, cfg.qkvBias),
+          await ld.linear(`${p}.attention.output.dense`, C, C),
+          cfg.heads,
+        ),
         lnAfter: await ld.layerNorm(`${p}.layernorm_after`, C, eps),
         ffn: ffn ? await ffn(i) : await denseLinearFfn(ld, p, C, I, cfg.activation),
       });

@@ -6,7 +6,12 @@
  * layers), targets are the original projections' outputs.
  * @module
  */
-import type { AttentionParams, AttentionProjections, ProbeSite } from "../model/layers.ts";
+import {
+  type AttentionParams,
+  type AttentionProjections,
+  denseAttention,
+  type ProbeSite,
+} from "../model/layers.ts";
 import type { Model } from "../model/model.ts";
 import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
@@ -143,7 +148,9 @@ export async function collectProjectionInputs(
 
 /** A block's dense projections as [d, d] weights and [d] biases (Q, K, V are column blocks of `wqkv`). */
 async function denseProjections(be: Backend, p: AttentionParams) {
-  const [wqkv, bqkv, wo, bo] = (await be.read([p.wqkv, p.bqkv, p.wo, p.bo])) as Float32Array[];
+  const dense = denseAttention(p);
+  const [wqkv, bqkv, wo, bo] =
+    (await be.read([dense.wqkv, dense.bqkv, dense.wo, dense.bo])) as Float32Array[];
   const d = wo.length / bo.length;
   const column = (part: number) => {
     const w = new Float32Array(d * d);

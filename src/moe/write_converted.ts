@@ -36,6 +36,26 @@ export function isFfnTensor(name: string, family: string): boolean {
   return /(^|\.)encoder\.layer\.\d+\.(intermediate|output)\.dense\./.test(name);
 }
 
+/**
+ * The block whose dense attention projection (Q, K, V or O, weight or bias) a tensor is, or -1. Converted
+ * folders made with `--attention` leave these out: the converted projections replace them.
+ * @param name Tensor name as stored.
+ * @param family Model family.
+ * @returns The block index, or -1 for any other tensor.
+ */
+export function attentionProjectionBlock(name: string, family: string): number {
+  const m = family === "gpt2"
+    ? /(?:^|\.)h\.(\d+)\.attn\.(?:c_attn|c_proj)\.(?:weight|bias)$/.exec(name)
+    : family === "bert"
+    ? /(?:^|\.)encoder\.layer\.(\d+)\.attention\.(?:self\.(?:query|key|value)|output\.dense)\.(?:weight|bias)$/
+      .exec(name)
+    : family === "vit"
+    ? /(?:^|\.)encoder\.layer\.(\d+)\.attention\.(?:attention\.(?:query|key|value)|output\.dense)\.(?:weight|bias)$/
+      .exec(name)
+    : null;
+  return m ? Number(m[1]) : -1;
+}
+
 /** One converted layer to write. */
 export interface ConvertedLayer {
   /** Expert weights. */
@@ -55,8 +75,12 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** The non-FFN tensors of the source, in their stored dtypes. */
-async function baseTensors(src: string, cfg: ModelConfig): Promise<Record<string, TensorToWrite>> {
+/** The source's tensors that stay dense (not FFNs, not converted attention projections), in their dtypes. */
+async function baseTensors(
+  src: string,
+  cfg: ModelConfig,
+  layers: ConvertedLayer[],
+): Promise<Record<string, TensorToWrite>> {
   const out: Record<string, TensorToWrite> = {};
   if (cfg.family === "use") {
     for (const [name, t] of await readUseWeights(src)) {
@@ -67,6 +91,8 @@ async function baseTensors(src: string, cfg: ModelConfig): Promise<Record<string
   using store = await WeightStore.openFolder(src);
   for (const name of store.names()) {
     if (isFfnTensor(name, cfg.family)) continue;
+    const block = attentionProjectionBlock(name, cfg.family);
+    if (block >= 0 && layers[block]?.attention) continue;
     const info = store.info(name);
     out[name] = { dtype: info.dtype, shape: info.shape, data: await store.readRaw(name) };
   }
@@ -126,7 +152,7 @@ export async function writeConverted(
     }
     await Deno.writeFile(
       join(tmp, "model.safetensors"),
-      encodeSafetensors(await baseTensors(src, cfg), { format: "pt" }),
+      encodeSafetensors(await baseTensors(src, cfg, layers), { format: "pt" }),
     );
     await Deno.writeFile(
       join(tmp, EXPERTS_FILE),

@@ -11,6 +11,8 @@ import { convert } from "../../src/moe/convert.ts";
 import { loadModel } from "../../src/model/load.ts";
 import "../../src/moe/load_converted.ts";
 import { parseManifest } from "../../src/moe/manifest.ts";
+import { attentionProjectionBlock, isFfnTensor } from "../../src/moe/write_converted.ts";
+import { WeightStore } from "../../src/model/weight_store.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
 import type { Backend } from "../../src/ops/backend.ts";
 import { cosine } from "../../src/util/cosine.ts";
@@ -209,4 +211,29 @@ Deno.test({
     const cos = cosine((await model.forward(inputs, { tau: 0 })).logits!.data, expected);
     assert.ok(cos > 0.95, `τ = 0 logit cosine ${cos}`);
   },
+});
+
+Deno.test("convert --attention: the folder leaves out the dense projections it replaced (every family), and a model loaded from it cannot drop its converted ones", async () => {
+  // Per block: GPT-2 has c_attn and c_proj (weight, bias); BERT and ViT query, key, value and the output dense.
+  const perBlock = { "tiny-gpt2-relu": 4, "tiny-bert-relu": 8, "tiny-vit": 8 } as const;
+  for (const [name, n] of Object.entries(perBlock) as [keyof typeof perBlock, number][]) {
+    const family = name === "tiny-vit" ? "vit" : name === "tiny-bert-relu" ? "bert" : "gpt2";
+    using src = await WeightStore.openFolder(fixture(name));
+    using out = await WeightStore.openFolder(await convertedFixture(name));
+    const dropped = src.names().filter((t) => !out.has(t));
+    const projections = src.names().filter((t) => attentionProjectionBlock(t, family) >= 0);
+    const ffn = src.names().filter((t) => isFfnTensor(t, family));
+    const layers = new Set(projections.map((t) => attentionProjectionBlock(t, family))).size;
+    assert.equal(projections.length, n * layers, `${name}: ${projections}`);
+    assert.deepEqual(
+      dropped.sort(),
+      [...projections, ...ffn].sort(),
+      `${name}: only FFNs and projections dropped`,
+    );
+  }
+  using model = await loadModel(await convertedFixture("tiny-gpt2-relu"), { backend: new CpuBackend() });
+  assert.throws(
+    () => model.setAttentionProjections(model.attentionProjections.map(() => undefined)),
+    (e: Error) => e instanceof RangeError && /no dense projections/.test(e.message),
+  );
 });
