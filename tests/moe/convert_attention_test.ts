@@ -213,7 +213,7 @@ Deno.test({
   },
 });
 
-Deno.test("convert --attention: the folder leaves out the dense projections it replaced (every family), and a model loaded from it cannot drop its converted ones", async () => {
+Deno.test("convert --attention: the folder leaves out the dense projections it replaced (every family); older folders that have them load the same model; a model cannot drop converted projections it has no dense ones for", async () => {
   // Per block: GPT-2 has c_attn and c_proj (weight, bias); BERT and ViT query, key, value and the output dense.
   const perBlock = { "tiny-gpt2-relu": 4, "tiny-bert-relu": 8, "tiny-vit": 8 } as const;
   for (const [name, n] of Object.entries(perBlock) as [keyof typeof perBlock, number][]) {
@@ -231,7 +231,21 @@ Deno.test("convert --attention: the folder leaves out the dense projections it r
       `${name}: only FFNs and projections dropped`,
     );
   }
-  using model = await loadModel(await convertedFixture("tiny-gpt2-relu"), { backend: new CpuBackend() });
+  const dir = await convertedFixture("tiny-gpt2-relu");
+  using model = await loadModel(dir, { backend: new CpuBackend() });
+  // A folder written before the projections were left out (its model.safetensors still has every tensor)
+  // loads the same model.
+  const old = join(tmp, "old-style");
+  await Deno.mkdir(old);
+  for await (const e of Deno.readDir(dir)) await Deno.copyFile(join(dir, e.name), join(old, e.name));
+  await Deno.copyFile(join(fixture("tiny-gpt2-relu"), "model.safetensors"), join(old, "model.safetensors"));
+  using oldModel = await loadModel(old, { backend: new CpuBackend() });
+  const ids = [[5, 9, 2, 7]];
+  const [a, b] = [
+    await model.forward({ input_ids: ids }, { tau: 0.5 }),
+    await oldModel.forward({ input_ids: ids }, { tau: 0.5 }),
+  ];
+  assert.deepEqual(Array.from(a.logits!.data), Array.from(b.logits!.data));
   assert.throws(
     () => model.setAttentionProjections(model.attentionProjections.map(() => undefined)),
     (e: Error) => e instanceof RangeError && /no dense projections/.test(e.message),
