@@ -20,7 +20,7 @@ export interface BackendInfo {
   kind: "cpu" | "gpu";
   /** `"dawn"` (npm:webgpu), `"deno"` (built-in WebGPU) or `"cpu"`. */
   provider: "cpu" | "dawn" | "deno";
-  /** Adapter description (or "TypeScript reference kernels"). */
+  /** Adapter description (or, for the CPU backend, which kernels it runs). */
   description: string;
   /** True when this is not the first choice (e.g. CPU because no GPU was found, or a software adapter). */
   fallback: boolean;

@@ -17,6 +17,7 @@ import type {
   RouterGrad,
 } from "./backend.ts";
 import { crossEntropyCpu } from "./cross_entropy_cpu.ts";
+import { sgemmWasmAvailable } from "./sgemm_wasm.ts";
 import { embedRef } from "./embed_ref.ts";
 import { checkGatherRows, gatherRowsRef } from "./gather_rows_ref.ts";
 import { layerNormRef } from "./layer_norm_ref.ts";
@@ -55,7 +56,7 @@ export class CpuBackend implements Backend {
     this.info = {
       kind: "cpu",
       provider: "cpu",
-      description: "TypeScript reference kernels (CPU)",
+      description: `CPU kernels (TypeScript${sgemmWasmAvailable() ? ", WebAssembly SIMD" : ""})`,
       fallback: fallbackFrom.length > 0,
       fallbackFrom,
       maxTensorBytes: 1 << 30,
