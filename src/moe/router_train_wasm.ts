@@ -5,7 +5,7 @@
  * per call: a few hundred KB against millions of multiply-adds per training step.
  * @module
  */
-import { ensureBytes, roundUp, simdModule } from "../ops/sgemm_wasm.ts";
+import { ensureBytes, putRows, roundUp, simdModule } from "../ops/sgemm_wasm.ts";
 
 function f64View(
   bytes: number,
@@ -13,25 +13,6 @@ function f64View(
   const mod = simdModule();
   if (!mod) return null;
   return { mod, mem: new Float64Array(ensureBytes(mod, bytes).buffer) };
-}
-
-/** `rows` rows of `width` into rows of `stride` at element offset `at`, zero-padded. */
-function putRows(
-  mem: Float64Array,
-  at: number,
-  src: Float64Array,
-  rows: number,
-  width: number,
-  stride: number,
-) {
-  if (width === stride) {
-    mem.set(src.subarray(0, rows * width), at);
-    return;
-  }
-  for (let r = 0; r < rows; r++) {
-    mem.set(src.subarray(r * width, (r + 1) * width), at + r * stride);
-    mem.fill(0, at + r * stride + width, at + (r + 1) * stride);
-  }
 }
 
 /**

@@ -9,7 +9,7 @@
  * @module
  */
 import { type Activation, applyActivation } from "./activation.ts";
-import { ensureBytes, roundUp, simdModule } from "./sgemm_wasm.ts";
+import { ensureBytes, putRows, roundUp, simdModule } from "./sgemm_wasm.ts";
 
 /**
  * Σ over the experts each token selected of that expert's output (no b2), for T tokens.
@@ -44,9 +44,8 @@ export function moeExpertsWasm(
   const mem = ensureBytes(mod, end * 4);
   const u32 = new Uint32Array(mem.buffer);
   mem.set(x, px);
-  // Padding columns of W1 and W2 are left as they are: they only reach H's and ACC's padding, never read.
-  copyRows(mem, pw1, w1, E * d, s, s8);
-  copyRows(mem, pw2, w2, E * s, d, d8);
+  putRows(mem, pw1, w1, E * d, s, s8);
+  putRows(mem, pw2, w2, E * s, d, d8);
   mem.fill(0, pacc, end);
   for (let e = 0; e < E; e++) {
     const c = counts[e];
@@ -67,20 +66,4 @@ export function moeExpertsWasm(
   if (d === d8) out.set(mem.subarray(pacc, pacc + T * d));
   else for (let t = 0; t < T; t++) out.set(mem.subarray(pacc + t * d8, pacc + t * d8 + d), t * d);
   return out;
-}
-
-/** `rows` rows of `width` floats into rows of `stride` floats at float offset `at`. */
-function copyRows(
-  mem: Float32Array,
-  at: number,
-  src: Float32Array,
-  rows: number,
-  width: number,
-  stride: number,
-) {
-  if (width === stride) {
-    mem.set(src.subarray(0, rows * width), at);
-    return;
-  }
-  for (let r = 0; r < rows; r++) mem.set(src.subarray(r * width, (r + 1) * width), at + r * stride);
 }

@@ -98,6 +98,34 @@ export function ensureBytes(mod: SimdModule, bytes: number): Float32Array {
 }
 
 /**
+ * `rows` rows of `width` elements from `src` into rows of `stride` elements of the module's memory at element
+ * offset `at`, the padding zeroed.
+ * @param mem A view of the module's memory (float32 or float64, matching `src`).
+ * @param at Element offset in `mem`.
+ * @param src Row-major source.
+ * @param rows Rows.
+ * @param width Elements a source row.
+ * @param stride Elements a destination row (≥ width).
+ */
+export function putRows<T extends Float32Array | Float64Array>(
+  mem: T,
+  at: number,
+  src: T,
+  rows: number,
+  width: number,
+  stride: number,
+): void {
+  if (width === stride) {
+    mem.set(src.subarray(0, rows * width), at);
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    mem.set(src.subarray(r * width, (r + 1) * width), at + r * stride);
+    mem.fill(0, at + r * stride + width, at + (r + 1) * stride);
+  }
+}
+
+/**
  * x rounded up to a multiple of `to`.
  * @param x Value.
  * @param to Multiple.
