@@ -39,7 +39,7 @@ Deno.test("moeFfnCpu: the expert-major layer equals router → select → expert
   }
 });
 
-Deno.test("moeExpertsWasm equals moeExpertsJs: several token chunks, widths and expert sizes off the 8-lane blocks, GELU", () => {
+Deno.test("moeExpertsWasm equals moeExpertsJs: token chunks on both sides, widths and expert sizes off the 8-lane blocks, GELU", () => {
   let seed = 500;
   // Fill the module's memory with NaN first: padding it leaves as it is must never reach a result.
   const nan = new Float32Array(256 * 256).fill(NaN);
@@ -63,8 +63,10 @@ Deno.test("moeExpertsWasm equals moeExpertsJs: several token chunks, widths and 
     }
     const dims = { T, d, E, s };
     const want = moeExpertsJs(x, w1, b1, w2, lists, counts, dims, act);
-    const got = moeExpertsWasm(x, w1, b1, w2, lists, counts, dims, act);
-    assert.ok(got, "module available");
-    assertClose(got, want, { atol: 1e-5, rtol: 1e-5 }, `T ${T} d ${d} E ${E} s ${s} ${act}`);
+    for (const chunk of [undefined, 7]) { // one pass, or passes of 7 tokens (the last one short)
+      const got = moeExpertsWasm(x, w1, b1, w2, lists, counts, dims, act, chunk);
+      assert.ok(got, "module available");
+      assertClose(got, want, { atol: 1e-5, rtol: 1e-5 }, `T ${T} d ${d} E ${E} s ${s} ${act} chunk ${chunk}`);
+    }
   }
 });
