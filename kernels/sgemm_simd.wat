@@ -381,4 +381,71 @@
         (br_if $batch (i32.lt_u (local.get $b) (local.get $B))))
       (local.set $j (i32.add (local.get $j) (i32.const 1)))
       (br_if $units (i32.lt_u (local.get $j) (local.get $w)))))
+
+  ;; Calibration: every expert of a D2DMoE layer, with each (token, expert) output's L2 norm. For t < T and
+  ;; e < E: out = Σ over n < s with h = H[t, e·s + n] ≠ 0 of h · W[e·s + n, :]; NORM[t·E + e] = ‖out‖ (squares
+  ;; summed in float64), and out is added into ACC[t, :]. H [T, E·s] (activated), W [E·s, d8], ACC [T, d8]
+  ;; (written whole), NORM [T, E], OUT a d8 scratch row. An expert with no active neuron gets norm 0.
+  (func (export "expert_norms")
+    (param $ph i32) (param $pw i32) (param $pacc i32) (param $pnorm i32) (param $pout i32)
+    (param $T i32) (param $E i32) (param $s i32) (param $d8 i32)
+    (local $sd i32) (local $t i32) (local $e i32) (local $n i32) (local $f i32) (local $h f32) (local $hv v128)
+    (local $any i32) (local $row i32) (local $op i32) (local $oend i32) (local $wp i32) (local $ap i32)
+    (local $v v128) (local $sq v128) (local $hp i32) (local $np i32)
+    (local.set $sd (i32.shl (local.get $d8) (i32.const 2)))
+    (local.set $oend (i32.add (local.get $pout) (local.get $sd)))
+    (memory.fill (local.get $pacc) (i32.const 0) (i32.mul (local.get $T) (local.get $sd)))
+    (local.set $hp (local.get $ph))
+    (local.set $np (local.get $pnorm))
+    (loop $tokens
+      (local.set $row (i32.add (local.get $pacc) (i32.mul (local.get $t) (local.get $sd))))
+      (local.set $f (i32.const 0))
+      (local.set $e (i32.const 0))
+      (loop $experts
+        (local.set $any (i32.const 0))
+        (local.set $n (i32.const 0))
+        (loop $neurons
+          (local.set $h (f32.load (local.get $hp)))
+          (if (f32.ne (local.get $h) (f32.const 0))
+            (then
+              (if (i32.eqz (local.get $any))
+                (then (memory.fill (local.get $pout) (i32.const 0) (local.get $sd))))
+              (local.set $any (i32.const 1))
+              (local.set $hv (f32x4.splat (local.get $h)))
+              (local.set $op (local.get $pout))
+              (local.set $wp (i32.add (local.get $pw) (i32.mul (local.get $f) (local.get $sd))))
+              (loop $cols
+                (v128.store (local.get $op)
+                  (f32x4.add (v128.load (local.get $op)) (f32x4.mul (local.get $hv) (v128.load (local.get $wp)))))
+                (local.set $op (i32.add (local.get $op) (i32.const 16)))
+                (local.set $wp (i32.add (local.get $wp) (i32.const 16)))
+                (br_if $cols (i32.lt_u (local.get $op) (local.get $oend))))))
+          (local.set $hp (i32.add (local.get $hp) (i32.const 4)))
+          (local.set $f (i32.add (local.get $f) (i32.const 1)))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
+          (br_if $neurons (i32.lt_u (local.get $n) (local.get $s))))
+        (if (local.get $any)
+          (then
+            (local.set $sq (v128.const f64x2 0 0))
+            (local.set $op (local.get $pout))
+            (local.set $ap (local.get $row))
+            (loop $sum
+              (local.set $v (v128.load (local.get $op)))
+              (v128.store (local.get $ap) (f32x4.add (v128.load (local.get $ap)) (local.get $v)))
+              (local.set $sq (f64x2.add (local.get $sq)
+                (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (f64x2.promote_low_f32x4 (local.get $v)))))
+              (local.set $v (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))
+              (local.set $sq (f64x2.add (local.get $sq)
+                (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (f64x2.promote_low_f32x4 (local.get $v)))))
+              (local.set $op (i32.add (local.get $op) (i32.const 16)))
+              (local.set $ap (i32.add (local.get $ap) (i32.const 16)))
+              (br_if $sum (i32.lt_u (local.get $op) (local.get $oend))))
+            (f32.store (local.get $np) (f32.demote_f64 (f64.sqrt
+              (f64.add (f64x2.extract_lane 0 (local.get $sq)) (f64x2.extract_lane 1 (local.get $sq)))))))
+          (else (f32.store (local.get $np) (f32.const 0))))
+        (local.set $np (i32.add (local.get $np) (i32.const 4)))
+        (local.set $e (i32.add (local.get $e) (i32.const 1)))
+        (br_if $experts (i32.lt_u (local.get $e) (local.get $E))))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br_if $tokens (i32.lt_u (local.get $t) (local.get $T)))))
 )

@@ -5,7 +5,7 @@
  * edges) and C is copied out: O(M·K + K·N + M·N) next to the product's O(M·K·N), which is why
  * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU. The
  * module (instantiated once, see {@link simdModule}) also holds the D2DMoE expert kernels of
- * `moe_experts_wasm.ts`, the vector exp of `cross_entropy_cpu.ts` and `attention_cpu.ts`, and the float64
+ * `moe_experts_wasm.ts` and `moe_ffn_norms_cpu.ts`, the vector exp of `cross_entropy_cpu.ts` and `attention_cpu.ts`, and the float64
  * products of the CPU router trainer (`router_train_wasm.ts`).
  * @module
  */
@@ -32,6 +32,17 @@ export interface SimdModule {
   expShift(p: number, n: number, shift: number): number;
   abtF64(pa: number, pb: number, po: number, m2: number, n4: number, k2: number): void;
   reluOuterF64(pdh: number, ph: number, px: number, po: number, B: number, w: number, d2: number): void;
+  expertNorms(
+    ph: number,
+    pw: number,
+    pacc: number,
+    pnorm: number,
+    pout: number,
+    T: number,
+    E: number,
+    s: number,
+    d8: number,
+  ): void;
 }
 
 /** A's and C's share of the module's memory per pass of rows: more rows take several passes. */
@@ -68,6 +79,7 @@ export function simdModule(): SimdModule | null {
       expShift: ex.exp_shift as SimdModule["expShift"],
       abtF64: ex.abt_f64 as SimdModule["abtF64"],
       reluOuterF64: ex.relu_outer_f64 as SimdModule["reluOuterF64"],
+      expertNorms: ex.expert_norms as SimdModule["expertNorms"],
     };
   } catch {
     // A runtime without WebAssembly SIMD, or a browser's main thread once the module passes the 4 KB it

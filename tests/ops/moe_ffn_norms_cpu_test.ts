@@ -3,15 +3,15 @@ import { assertClose } from "../helpers/close.ts";
 import { randomF32 } from "../helpers/data.ts";
 import type { Activation } from "../../src/ops/activation.ts";
 import { moeExpertMatmulRef } from "../../src/ops/moe_expert_matmul_ref.ts";
-import { moeFfnNormsCpu } from "../../src/ops/moe_ffn_norms_cpu.ts";
+import { expertNormsJs, expertNormsWasm, moeFfnNormsCpu } from "../../src/ops/moe_ffn_norms_cpu.ts";
 import { moeMergeRef } from "../../src/ops/moe_merge_ref.ts";
 import { moeSelectRef } from "../../src/ops/moe_select_ref.ts";
 import { rowNormRef } from "../../src/ops/row_norm_ref.ts";
 
 Deno.test("moeFfnNormsCpu: every expert's output norm and the dense output equal the generic path", () => {
   const cases: [number, number, number, number, Activation, boolean][] = [
-    [23, 12, 7, 4, "relu", true], // ReLU: many zero neurons, some experts silent
-    [5, 9, 3, 5, "gelu", false],
+    [23, 12, 7, 4, "relu", true], // ReLU: many zero neurons, some experts silent (the WebAssembly path)
+    [5, 9, 3, 5, "gelu", false], // fewer tokens than WASM_MIN_ROWS: the JavaScript path
     [1, 8, 300, 2, "relu", true], // many tiny experts
   ];
   let seed = 300;
@@ -34,4 +34,17 @@ Deno.test("moeFfnNormsCpu: every expert's output norm and the dense output equal
       rtol: 1e-5,
     }, `${what}: output`);
   }
+});
+
+Deno.test("expertNormsWasm equals expertNormsJs: two token passes, a width off the 8-lane rows, silent experts", () => {
+  const [T, d, E, s] = [2051, 12, 5, 3];
+  const h = randomF32(T * E * s, 7).map((v) => (v < 0.3 ? 0 : v)); // mostly zero, as after a ReLU
+  h.fill(0, 0, E * s); // token 0: every expert silent
+  const w2 = randomF32(E * s * d, 8);
+  const want = expertNormsJs(h, w2, { T, d, E, s });
+  const got = expertNormsWasm(h, w2, { T, d, E, s });
+  assert.ok(got, "module available");
+  assertClose(got.norms, want.norms, { atol: 1e-5, rtol: 1e-5 }, "norms");
+  assertClose(got.sums, want.sums, { atol: 1e-5, rtol: 1e-5 }, "sums");
+  for (let e = 0; e < E; e++) assert.equal(got.norms[e * T], 0, `token 0, expert ${e}`);
 });
