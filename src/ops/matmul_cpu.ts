@@ -113,9 +113,24 @@ function dotRows(a: Float32Array, b: Float32Array, c: Float32Array, m: number, k
       c[o + 3 * n] = s30, c[o + 3 * n + 1] = s31, c[o + 3 * n + 2] = s32, c[o + 3 * n + 3] = s33;
     }
   }
-  // Edges: leftover rows and columns one by one.
+  // Leftover rows (all of them at decode, where m is 1): four columns at a time, each row of A loaded once
+  // per four dot products.
+  for (let i = m4; i < m; i++) {
+    const r = i * k;
+    for (let j = 0; j < n4; j += 4) {
+      const q0 = j * k, q1 = q0 + k, q2 = q1 + k, q3 = q2 + k;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const av = a[r + kk];
+        s0 += av * b[q0 + kk], s1 += av * b[q1 + kk], s2 += av * b[q2 + kk], s3 += av * b[q3 + kk];
+      }
+      const o = i * n + j;
+      c[o] = s0, c[o + 1] = s1, c[o + 2] = s2, c[o + 3] = s3;
+    }
+  }
+  // Leftover columns one by one.
   for (let i = 0; i < m; i++) {
-    for (let j = i < m4 ? n4 : 0; j < n; j++) {
+    for (let j = n4; j < n; j++) {
       let s = 0;
       for (let kk = 0; kk < k; kk++) s += a[i * k + kk] * b[j * k + kk];
       c[i * n + j] = s;
