@@ -69,14 +69,25 @@ function zeroFraction(a: Float32Array): number {
   return n ? z / n : 0;
 }
 
-/** C += A·B with B [K, N], row by row: every zero of A skips a whole row of B. */
+/**
+ * C += A·B with B [K, N], row by row: every zero of A skips a whole row of B, and the nonzeros go four at a
+ * time, so each element of C is loaded and stored once per four multiply-adds.
+ */
 function axpyRows(a: Float32Array, b: Float32Array, c: Float32Array, m: number, k: number, n: number): void {
+  const nz = new Int32Array(k);
   for (let i = 0; i < m; i++) {
-    const ci = c.subarray(i * n, i * n + n);
-    for (let kk = 0; kk < k; kk++) {
-      const av = a[i * k + kk];
-      if (av === 0) continue;
-      const off = kk * n;
+    const ci = c.subarray(i * n, i * n + n), r = i * k;
+    let cnt = 0;
+    for (let kk = 0; kk < k; kk++) if (a[r + kk] !== 0) nz[cnt++] = kk;
+    let q = 0;
+    for (; q + 4 <= cnt; q += 4) {
+      const k0 = nz[q], k1 = nz[q + 1], k2 = nz[q + 2], k3 = nz[q + 3];
+      const a0 = a[r + k0], a1 = a[r + k1], a2 = a[r + k2], a3 = a[r + k3];
+      const o0 = k0 * n, o1 = k1 * n, o2 = k2 * n, o3 = k3 * n;
+      for (let j = 0; j < n; j++) ci[j] += a0 * b[o0 + j] + a1 * b[o1 + j] + a2 * b[o2 + j] + a3 * b[o3 + j];
+    }
+    for (; q < cnt; q++) {
+      const av = a[r + nz[q]], off = nz[q] * n;
       for (let j = 0; j < n; j++) ci[j] += av * b[off + j];
     }
   }
