@@ -39,14 +39,9 @@ export function matmulCpu(
   bias?: Float32Array,
   residual?: Float32Array,
 ): Float32Array {
-  const sparse = zeroFraction(a) >= 0.5;
-  let c = m >= WASM_MIN_ROWS && k > 0 ? sgemmWasm(a, b, m, k, n, opts.transB ?? false, sparse) : null;
-  if (!c) {
-    c = new Float32Array(m * n);
-    if (opts.transB) dotRows(a, b, c, m, k, n);
-    else if (m >= 16 && !sparse) dotRows(a, transpose(b, k, n), c, m, k, n); // transpose: K·N, product: M·K·N
-    else axpyRows(a, b, c, m, k, n); // few rows, or sparse A (ReLU activations): skip zeros
-  }
+  const sparse = zeroFraction(a) >= 0.5, transB = opts.transB ?? false;
+  const c = (m >= WASM_MIN_ROWS && k > 0 ? sgemmWasm(a, b, m, k, n, transB, sparse) : null) ??
+    matmulJs(a, b, m, k, n, transB, sparse);
   const act = opts.act ?? "none";
   if (bias || act !== "none" || residual) {
     for (let i = 0; i < m; i++) {
@@ -58,6 +53,34 @@ export function matmulCpu(
       }
     }
   }
+  return c;
+}
+
+/**
+ * C = A · B (or A · Bᵀ) in JavaScript, without epilogue: the path for few rows, and the WebAssembly
+ * kernels' baseline in `bench/cpu_kernels.ts`.
+ * @param a A: [M, K].
+ * @param b B: [K, N], or [N, K] with `transB`.
+ * @param m Rows of A.
+ * @param k Inner dimension.
+ * @param n Columns of C.
+ * @param transB B is given as [N, K].
+ * @param sparseA Most of A is exactly zero: skip its zeros (when B is [K, N]).
+ * @returns C [M, N].
+ */
+export function matmulJs(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  transB: boolean,
+  sparseA: boolean,
+): Float32Array {
+  const c = new Float32Array(m * n);
+  if (transB) dotRows(a, b, c, m, k, n);
+  else if (m >= 16 && !sparseA) dotRows(a, transpose(b, k, n), c, m, k, n); // transpose: K·N, product: M·K·N
+  else axpyRows(a, b, c, m, k, n); // few rows, or sparse A (ReLU activations): skip zeros
   return c;
 }
 
