@@ -1,8 +1,10 @@
-;; fp32 matrix products for the CPU backend, in WebAssembly SIMD (128-bit lanes, f32x4): dense and
-;; zero-skipping products, a transpose, and the D2DMoE expert layer's gathered up-projection and
-;; scattered down-projection. Assembled into src/ops/sgemm_wasm_bytes.ts by `deno task build:wasm`; the
-;; TypeScript side (src/ops/sgemm_wasm.ts, src/ops/moe_experts_wasm.ts) copies operands into this module's memory in the layouts below, pads them so
-;; that no loop has an edge case, and copies the result out. Every pointer is a byte offset.
+;; The CPU backend's kernels in WebAssembly SIMD (128-bit lanes): fp32 dense and zero-skipping products, a
+;; transpose, the D2DMoE expert layer's gathered up-projection and scattered down-projection, calibration's
+;; every-expert layer with output norms, a vector exp, and the router trainer's float64 products. Assembled
+;; into src/ops/sgemm_wasm_bytes.ts by `deno task build:wasm`. The TypeScript side (src/ops/sgemm_wasm.ts,
+;; moe_experts_wasm.ts, moe_ffn_norms_cpu.ts, cross_entropy_cpu.ts, attention_cpu.ts,
+;; src/moe/router_train_wasm.ts) copies operands into this module's memory in the layouts below, pads them so
+;; that no loop has an edge case, and copies the results out. Every pointer is a byte offset.
 (module
   (memory (export "memory") 1)
 

@@ -2,8 +2,9 @@
  * The CPU backend's attention: the function of `attention_ref.ts`, as two matrix products per (batch entry,
  * head) so that they run in the WebAssembly kernels of `matmul_cpu.ts`: S = Q·Kᵀ, a masked softmax per
  * row (exp in WebAssembly SIMD, sums in float64), then P·V. The causal half of S is computed and thrown
- * away; at the product kernels' speed that is still several times faster than the reference's loops. Fewer query rows than the
- * products take (decode), or a runtime without WebAssembly SIMD, use the reference itself.
+ * away; at the product kernels' speed that is still several times faster than the reference's loops.
+ * Fewer query rows than the products take (decode), or a runtime without WebAssembly SIMD, use the reference
+ * itself.
  * @module
  */
 import { attentionRef, type AttentionShape, type AttnView } from "./attention_ref.ts";

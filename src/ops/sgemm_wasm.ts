@@ -1,12 +1,13 @@
 /**
- * The CPU backend's large matrix products in WebAssembly SIMD (`kernels/sgemm_simd.wat`), about 3× the
- * blocked JavaScript loops of `matmul_cpu.ts` on one core. Operands are copied into the module's memory
- * in the kernels' layouts (A packed in blocks of 4 rows, B as [K, N], both padded so the loops have no
- * edges) and C is copied out: O(M·K + K·N + M·N) next to the product's O(M·K·N), which is why
- * `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in k order, as on the GPU. The
- * module (instantiated once, see {@link simdModule}) also holds the D2DMoE expert kernels of
- * `moe_experts_wasm.ts` and `moe_ffn_norms_cpu.ts`, the vector exp of `cross_entropy_cpu.ts` and `attention_cpu.ts`, and the float64
- * products of the CPU router trainer (`router_train_wasm.ts`).
+ * The CPU backend's large matrix products in WebAssembly SIMD (`kernels/sgemm_simd.wat`), about 5× the
+ * blocked JavaScript loops of `matmul_cpu.ts` on one core (`bench/cpu_kernels.ts`). Operands are copied into
+ * the module's memory in the kernels' layouts (A packed in blocks of 4 rows, B as [K, N] in slabs of
+ * columns, both padded so the loops have no edges) and C is copied out: O(M·K + K·N + M·N) next to the
+ * product's O(M·K·N), which is why `matmul_cpu.ts` only comes here for enough rows. Accumulation is fp32 in
+ * k order, as on the GPU. The module (instantiated once, see {@link simdModule}) also holds the D2DMoE
+ * expert kernels of `moe_experts_wasm.ts` and `moe_ffn_norms_cpu.ts`, the vector exp of
+ * `cross_entropy_cpu.ts` and `attention_cpu.ts`, and the float64 products of the CPU router trainer
+ * (`router_train_wasm.ts`).
  * @module
  */
 import { SGEMM_WASM_BASE64 } from "./sgemm_wasm_bytes.ts";
