@@ -317,7 +317,7 @@ class RouterCore {
    * of under-predictions weighted by `underWeight`).
    */
   lossAndGrad(B: number, underWeight = 1): number {
-    const { d, w, e, z, tb, g, gT, h, hT, dh, idx, val, xb, gw1t } = this;
+    const { d, w, e, z, tb, g, gT, h, hT, dh, xb, gw1t } = this;
     this.forward(B);
     const scale = 2 / (B * e);
     let s = 0;
@@ -338,7 +338,13 @@ class RouterCore {
     // dh[b, j] = Σ_k g[b, k] W2[j, k]
     product(g, this.w2, dh, B, w, e);
     // dW1T[j, :] = Σ_b dh[b, j] · ReLU'(pre[b, j]) · x[b, :], skipping inactive units (ReLU'(0) = 0).
-    if (reluOuterWasm(dh, h, xb, gw1t, B, w, d)) return s / (B * e);
+    if (!reluOuterWasm(dh, h, xb, gw1t, B, w, d)) this.reluOuter(B);
+    return s / (B * e);
+  }
+
+  /** {@link reluOuterWasm} in JavaScript: gw1t from dh, h and xb of the first B batch rows. */
+  reluOuter(B: number): void {
+    const { d, w, h, dh, idx, val, xb, gw1t } = this;
     gw1t.fill(0);
     for (let j = 0; j < w; j++) {
       let cnt = 0;
@@ -368,7 +374,6 @@ class RouterCore {
       }
       for (; q < cnt; q++) axpy1(gw1t, o, xb, idx[q], val[q], d);
     }
-    return s / (B * e);
   }
 
   /** Mean loss over `rows` (in batches of maxB); NaN for an empty set. */

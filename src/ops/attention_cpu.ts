@@ -51,9 +51,10 @@ export function attentionCpu(
         }
       }
       const p = matmulCpu(qh, kh, tq, dh, tk, { transB: true }); // scores, then probabilities in place
+      const row = ensureBytes(mod, roundUp(tk, 4) * 4); // after the product, which may grow the memory
       for (let i = 0; i < tq; i++) {
         const kmax = s.causal ? Math.min(tk, s.qPos0 + i + 1) : tk;
-        softmaxRow(mod, p, i * tk, tk, kmax, s.scale, keyMask, b * tk);
+        softmaxRow(mod, row, p, i * tk, tk, kmax, s.scale, keyMask, b * tk);
       }
       const o = matmulCpu(p, vh, tq, tk, dh);
       for (let i = 0; i < tq; i++) {
@@ -82,13 +83,14 @@ function gatherHead(
 
 /**
  * Scores p[at … at + tk) → probabilities: keys at or past `kmax` or hidden by the mask get 0, the rest
- * exp(scale·s − max) / sum. The scaled scores are rounded to f32 in the module's memory (padded with −∞ to
- * a multiple of 4), exponentiated there (`exp_shift`) and summed in float64. A row with no visible key
+ * exp(scale·s − max) / sum. The scaled scores are rounded to f32 in `mem`, the start of the module's memory
+ * (padded with −∞ to a multiple of 4), exponentiated there (`exp_shift`) and summed in float64. A row with no visible key
  * becomes all zeros; a NaN score makes the row NaN, as in the reference (the vector exp alone would turn it
  * into 0).
  */
 function softmaxRow(
   mod: SimdModule,
+  mem: Float32Array,
   p: Float32Array,
   at: number,
   tk: number,
@@ -98,7 +100,6 @@ function softmaxRow(
   maskAt: number,
 ) {
   const tk4 = roundUp(tk, 4);
-  const mem = ensureBytes(mod, tk4 * 4); // a fresh view: the products above may have grown the memory
   let mx = -Infinity, nan = false;
   for (let j = 0; j < tk; j++) {
     const hidden = j >= kmax || (keyMask !== undefined && keyMask[maskAt + j] === 0);
