@@ -37,10 +37,11 @@ export function moeMergeGpu(
   const d = b2.shape[0];
   const y = allocTensor(ctx, [T, d]);
   const cq = 8;
+  const vec4 = !split && d % 4 === 0;
   const bind = (t: GpuTensor | BufferBinding): BufferBinding => ("shape" in t ? t.buffer : t);
   ctx.dispatch({
     kernel: "moe_merge",
-    constants: split ? { SPLIT: 1, CQ: cq } : {},
+    constants: split ? { SPLIT: 1, CQ: cq } : vec4 ? { VEC4: 1 } : {},
     params: new Params().u32(T).u32(E).u32(d).u32(residual ? 1 : 0).u32(rowsPerPair).u32(0).u32(0).u32(0)
       .bytes(),
     buffers: [
@@ -50,8 +51,9 @@ export function moeMergeGpu(
       b2.buffer,
       residual?.buffer ?? ctx.placeholder,
       y.buffer,
+      pairOut.buffer, // as vec4 (SPLIT, VEC4): read-only, so binding it twice is allowed
     ],
-    workgroups: split ? [Math.ceil(d / (4 * cq)), T] : flatGrid(T * d),
+    workgroups: split ? [Math.ceil(d / (4 * cq)), T] : flatGrid(vec4 ? (T * d) / 4 : T * d),
   });
   return y;
 }

@@ -8,39 +8,44 @@ import type { GpuTensor } from "../../src/ops/tensor.ts";
 
 const be = await testGpu();
 
-Deno.test({
-  name: "moe_merge: GPU equals reference bit for bit (pairs summed in expert order, + b2 + residual)",
-  ignore: !be,
-  ...gpuTestOptions,
-  async fn() {
-    const T = 13, E = 6, d = 37, cap = T;
-    const sel = moeSelectRef(randomF32(T * E, 1).map(Math.abs), T, E, cap, { mode: "dynk", tau: 0.4 });
-    const pairs = randomF32(E * cap * d, 2), b2 = randomF32(d, 3), res = randomF32(T * d, 4);
-    const ts = [
-      be!.input(pairs, [E * cap, d]),
-      be!.input(sel.tokRows, [T * E]),
-      be!.input(sel.tokK, [T]),
-      be!.input(b2, [d]),
-      be!.input(res, [T, d]),
-    ];
-    const y = be!.moeMerge(ts[0], ts[1], ts[2], ts[3], ts[4], T, E);
-    const yNoRes = be!.moeMerge(ts[0], ts[1], ts[2], ts[3], undefined, T, E);
-    const [g1, g2] = await be!.read([y, yNoRes]);
-    assertClose(
-      g1,
-      moeMergeRef(pairs, sel.tokRows, sel.tokK, b2, res, T, E, d),
-      { atol: 0, rtol: 0 },
-      "merge",
-    );
-    assertClose(
-      g2,
-      moeMergeRef(pairs, sel.tokRows, sel.tokK, b2, undefined, T, E, d),
-      { atol: 0, rtol: 0 },
-      "merge, no residual",
-    );
-    be!.release(...ts, y, yNoRes);
-  },
-});
+for (const d of [37, 44]) {
+  Deno.test({
+    name:
+      `moe_merge: GPU equals reference bit for bit (pairs summed in expert order, + b2 + residual), d ${d} (${
+        d % 4 ? "scalar" : "vec4"
+      } path)`,
+    ignore: !be,
+    ...gpuTestOptions,
+    async fn() {
+      const T = 13, E = 6, cap = T;
+      const sel = moeSelectRef(randomF32(T * E, 1).map(Math.abs), T, E, cap, { mode: "dynk", tau: 0.4 });
+      const pairs = randomF32(E * cap * d, 2), b2 = randomF32(d, 3), res = randomF32(T * d, 4);
+      const ts = [
+        be!.input(pairs, [E * cap, d]),
+        be!.input(sel.tokRows, [T * E]),
+        be!.input(sel.tokK, [T]),
+        be!.input(b2, [d]),
+        be!.input(res, [T, d]),
+      ];
+      const y = be!.moeMerge(ts[0], ts[1], ts[2], ts[3], ts[4], T, E);
+      const yNoRes = be!.moeMerge(ts[0], ts[1], ts[2], ts[3], undefined, T, E);
+      const [g1, g2] = await be!.read([y, yNoRes]);
+      assertClose(
+        g1,
+        moeMergeRef(pairs, sel.tokRows, sel.tokK, b2, res, T, E, d),
+        { atol: 0, rtol: 0 },
+        "merge",
+      );
+      assertClose(
+        g2,
+        moeMergeRef(pairs, sel.tokRows, sel.tokK, b2, undefined, T, E, d),
+        { atol: 0, rtol: 0 },
+        "merge, no residual",
+      );
+      be!.release(...ts, y, yNoRes);
+    },
+  });
+}
 
 Deno.test({
   name: "moe_merge: R partial rows per pair (decode path), in order and with the split tree",
