@@ -1,6 +1,8 @@
 // Grouped expert matmul, fast path (K % 8 == 0, N % 4 == 0): the same function as
-// moe_expert_matmul.wgsl with matmul_fast.wgsl's 128×128 unrolled tile. Grid (⌈N/128⌉, ⌈cap/128⌉, E);
-// expert e = wid.z; row tiles past count_e return at once (skipped experts cost an empty workgroup).
+// moe_expert_matmul.wgsl with matmul_fast.wgsl's 128×128 unrolled tile, K step 16 and next-step loads in
+// flight during the FMAs. Grid (⌈N/128⌉, ⌈cap/128⌉, E); expert e = wid.z; row tiles past count_e return at
+// once (skipped experts cost an empty workgroup). Output rows are stored as vec4 (N % 4 == 0): the
+// down-projection writes a d-wide row per (token, expert) pair, so its stores are most of its traffic.
 //   up   (gather = 1): out[e*cap + slot, :] = act( x[lists[e*cap + slot], :] · W[e] + b[e] )
 //   down (gather = 0): out[e*cap + slot, :] = a[e*cap + slot, :] · W[e]
 
@@ -12,10 +14,10 @@ struct Params { cap: u32, K: u32, N: u32, gather: u32, act: u32, has_bias: u32, 
 @group(0) @binding(3) var<storage, read> counts: array<u32>;
 @group(0) @binding(4) var<storage, read> W: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
 
-var<workgroup> As: array<vec4<f32>, 256>; // [k 0..7][m / 4 0..31]
-var<workgroup> Bs: array<vec4<f32>, 256>; // [k 0..7][n / 4 0..31]
+var<workgroup> As: array<vec4<f32>, 512>; // [k 0..15][m / 4 0..31]
+var<workgroup> Bs: array<vec4<f32>, 512>; // [k 0..15][n / 4 0..31]
 
 fn erf_approx(x: f32) -> f32 {
   let a = abs(x);
@@ -35,16 +37,33 @@ fn act(x: f32) -> f32 {
 }
 
 fn store4(e: u32, slot: u32, count: u32, gn: u32, v: vec4<f32>) {
-  if (slot >= count) { return; }
-  let row = e * p.cap + slot;
-  for (var j = 0u; j < 4u; j++) {
-    let n = gn + j;
-    if (n < p.N) {
-      var o = v[j];
-      if (p.has_bias == 1u) { o += bias[e * p.N + n]; }
-      out[row * p.N + n] = act(o);
-    }
+  if (slot >= count || gn >= p.N) { return; }   // N % 4 == 0: a quad is all in or all out
+  var o = v;
+  if (p.has_bias == 1u) {
+    let b = e * p.N + gn;
+    o += vec4<f32>(bias[b], bias[b + 1u], bias[b + 2u], bias[b + 3u]);
   }
+  out[((e * p.cap + slot) * p.N + gn) >> 2u] = vec4<f32>(act(o.x), act(o.y), act(o.z), act(o.w));
+}
+
+// One K step's global loads for this thread: A rows (slots) lr and lr + 64 at k quad lq, W rows
+// k0 + lb and k0 + lb + 8 at column quad lc. Out-of-range elements read as zero.
+struct Staged { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
+
+fn load_step(k0: u32, arow0: u32, arow1: u32, a0_ok: bool, a1_ok: bool, wq: u32, b_ok: bool, lq: u32,
+             lb: u32) -> Staged {
+  let K = p.K;
+  let kq = (k0 >> 2u) + lq;
+  let k_in = k0 + lq * 4u < K;
+  var r = Staged(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  if (k_in && a0_ok) { r.a0 = A[arow0 * (K >> 2u) + kq]; }
+  if (k_in && a1_ok) { r.a1 = A[arow1 * (K >> 2u) + kq]; }
+  if (b_ok) {
+    let nq = p.N >> 2u;
+    if (k0 + lb < K) { r.b0 = W[wq + (k0 + lb) * nq]; }
+    if (k0 + lb + 8u < K) { r.b1 = W[wq + (k0 + lb + 8u) * nq]; }
+  }
+  return r;
 }
 
 @compute @workgroup_size(256)
@@ -56,19 +75,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let col0 = wid.x * 128u;
   let tx = li % 16u;
   let ty = li / 16u;
-  let K = p.K;
-  let kq4 = K >> 2u;
-  let nq4 = p.N >> 2u;
-  let wbase = e * K * nq4;            // vec4 index of W[e]
-  // This thread's A row: its slot's token (up) or pair row (down).
-  let slot = slot0 + li / 2u;
-  let a_ok = slot < count;
-  var arow = 0u;
-  if (a_ok) { arow = select(e * p.cap + slot, lists[e * p.cap + slot], p.gather == 1u); }
-  let ak = (li % 2u) * 4u;
-  let bk = li / 32u;
-  let bnq = col0 / 4u + li % 32u;
-  let b_ok = col0 + (li % 32u) * 4u < p.N;
+  // this thread's global-load lanes (see load_step)
+  let lr = li / 4u;
+  let lq = li % 4u;
+  let lb = li / 32u;
+  let lc = li % 32u;
+  // A rows: the slots' tokens (up) or pair rows (down)
+  let a0_ok = slot0 + lr < count;
+  let a1_ok = slot0 + lr + 64u < count;
+  var arow0 = 0u;
+  var arow1 = 0u;
+  if (a0_ok) { arow0 = select(e * p.cap + slot0 + lr, lists[e * p.cap + slot0 + lr], p.gather == 1u); }
+  if (a1_ok) { arow1 = select(e * p.cap + slot0 + lr + 64u, lists[e * p.cap + slot0 + lr + 64u], p.gather == 1u); }
+  let b_ok = col0 + lc * 4u < p.N;
+  let wq = e * p.K * (p.N >> 2u) + col0 / 4u + lc;   // vec4 index of W[e][0][col0 + 4 lc]
   var c000 = vec4<f32>(0.0);
   var c001 = vec4<f32>(0.0);
   var c010 = vec4<f32>(0.0);
@@ -85,25 +105,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var c121 = vec4<f32>(0.0);
   var c130 = vec4<f32>(0.0);
   var c131 = vec4<f32>(0.0);
-  var ra = vec4<f32>(0.0);
-  var rb = vec4<f32>(0.0);
-  if (a_ok) { ra = A[arow * kq4 + (ak >> 2u)]; }
-  if (b_ok) { rb = W[wbase + bk * nq4 + bnq]; }
-  let mq = (li / 2u) >> 2u;
-  let mr = (li / 2u) & 3u;
-  for (var k0 = 0u; k0 < K; k0 += 8u) {
-    As[(ak + 0u) * 32u + mq][mr] = ra.x;
-    As[(ak + 1u) * 32u + mq][mr] = ra.y;
-    As[(ak + 2u) * 32u + mq][mr] = ra.z;
-    As[(ak + 3u) * 32u + mq][mr] = ra.w;
-    Bs[bk * 32u + li % 32u] = rb;
+  let steps = (p.K + 15u) / 16u;
+  var r = load_step(0u, arow0, arow1, a0_ok, a1_ok, wq, b_ok, lq, lb);
+  let m0 = lr >> 2u;
+  let mr = lr & 3u;
+  let kk = lq * 4u;
+  for (var s = 0u; s < steps; s++) {
+    // registers → workgroup memory (A transposed to k-major)
+    As[(kk + 0u) * 32u + m0][mr] = r.a0.x;
+    As[(kk + 1u) * 32u + m0][mr] = r.a0.y;
+    As[(kk + 2u) * 32u + m0][mr] = r.a0.z;
+    As[(kk + 3u) * 32u + m0][mr] = r.a0.w;
+    As[(kk + 0u) * 32u + m0 + 16u][mr] = r.a1.x;
+    As[(kk + 1u) * 32u + m0 + 16u][mr] = r.a1.y;
+    As[(kk + 2u) * 32u + m0 + 16u][mr] = r.a1.z;
+    As[(kk + 3u) * 32u + m0 + 16u][mr] = r.a1.w;
+    Bs[lb * 32u + lc] = r.b0;
+    Bs[(lb + 8u) * 32u + lc] = r.b1;
     workgroupBarrier();
-    let k1 = k0 + 8u;
-    if (k1 < K) {
-      if (a_ok) { ra = A[arow * kq4 + ((k1 + ak) >> 2u)]; }
-      if (b_ok) { rb = W[wbase + (k1 + bk) * nq4 + bnq]; }
-    }
-    for (var k = 0u; k < 8u; k++) {
+    // next K step's global loads, in flight during the FMAs
+    if (s + 1u < steps) { r = load_step((s + 1u) * 16u, arow0, arow1, a0_ok, a1_ok, wq, b_ok, lq, lb); }
+    for (var k = 0u; k < 16u; k++) {
       let a0 = As[k * 32u + ty];
       let a1 = As[k * 32u + ty + 16u];
       let b0 = Bs[k * 32u + tx];

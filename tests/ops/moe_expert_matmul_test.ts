@@ -123,31 +123,40 @@ Deno.test({
   ignore: !be,
   ...gpuTestOptions,
   async fn() {
-    const T = 140, E = 3, d = 72, s = 64, cap = T;
-    const { counts, lists } = randomLists(T, E, cap, 0.6, 77);
-    counts[1] = 0; // an idle expert
-    const x = randomF32(T * d, 11),
-      w1 = randomF32(E * d * s, 12),
-      b1 = randomF32(E * s, 13),
-      w2 = randomF32(E * s * d, 14);
-    const up = { E, cap, K: d, N: s, gather: true, act: "relu" as const };
-    const down = { E, cap, K: s, N: d, gather: false, act: "none" as const };
-    assert.ok(expertFastFits(up) && expertFastFits(down), "both shapes take the fast kernel");
-    const tx = be!.input(x, [T, d]), tl = be!.input(lists, [E * cap]), tc = be!.input(counts, [E]);
-    const tw1 = be!.input(w1, [E * d, s]), tb1 = be!.input(b1, [E * s]), tw2 = be!.input(w2, [E * s, d]);
-    const h = be!.moeExpertMatmul(tx, tl, tc, 0, tw1, tb1, up);
-    const y = be!.moeExpertMatmul(h, tl, tc, 0, tw2, undefined, down);
-    const [gh, gy] = await be!.read([h, y]);
-    const wh = moeExpertMatmulRef(x, lists, counts, w1, b1, up);
-    const wy = moeExpertMatmulRef(wh, lists, counts, w2, undefined, down);
-    const used = (rows: Float32Array, n: number) =>
-      Array.from({ length: E }, (_, e) => Array.from(rows.subarray(e * cap * n, (e * cap + counts[e]) * n)))
-        .flat();
-    assertClose(used(gh as Float32Array, s), used(wh, s), { atol: 1e-4, rtol: 1e-4 }, "fast up");
-    assertClose(used(gy as Float32Array, d), used(wy, d), { atol: 1e-4, rtol: 1e-4 }, "fast down");
-    be!.release(tx, tl, tc, tw1, tb1, tw2, h, y);
+    // d 72: a partial last K step (up) and a partial column tile (down); 300 tokens at density 0.9: three
+    // row tiles, the last partial
+    for (const [T, density] of [[140, 0.6], [300, 0.9]]) {
+      await fastCase(T, density);
+    }
   },
 });
+
+/** One fast-path check: T tokens, each expert taking a token with probability `density`. */
+async function fastCase(T: number, density: number) {
+  const E = 3, d = 72, s = 64, cap = T;
+  const { counts, lists } = randomLists(T, E, cap, density, 77);
+  counts[1] = 0; // an idle expert
+  const x = randomF32(T * d, 11),
+    w1 = randomF32(E * d * s, 12),
+    b1 = randomF32(E * s, 13),
+    w2 = randomF32(E * s * d, 14);
+  const up = { E, cap, K: d, N: s, gather: true, act: "relu" as const };
+  const down = { E, cap, K: s, N: d, gather: false, act: "none" as const };
+  assert.ok(expertFastFits(up) && expertFastFits(down), "both shapes take the fast kernel");
+  const tx = be!.input(x, [T, d]), tl = be!.input(lists, [E * cap]), tc = be!.input(counts, [E]);
+  const tw1 = be!.input(w1, [E * d, s]), tb1 = be!.input(b1, [E * s]), tw2 = be!.input(w2, [E * s, d]);
+  const h = be!.moeExpertMatmul(tx, tl, tc, 0, tw1, tb1, up);
+  const y = be!.moeExpertMatmul(h, tl, tc, 0, tw2, undefined, down);
+  const [gh, gy] = await be!.read([h, y]);
+  const wh = moeExpertMatmulRef(x, lists, counts, w1, b1, up);
+  const wy = moeExpertMatmulRef(wh, lists, counts, w2, undefined, down);
+  const used = (rows: Float32Array, n: number) =>
+    Array.from({ length: E }, (_, e) => Array.from(rows.subarray(e * cap * n, (e * cap + counts[e]) * n)))
+      .flat();
+  assertClose(used(gh as Float32Array, s), used(wh, s), { atol: 1e-4, rtol: 1e-4 }, `fast up, ${T} tokens`);
+  assertClose(used(gy as Float32Array, d), used(wy, d), { atol: 1e-4, rtol: 1e-4 }, `fast down, ${T} tokens`);
+  be!.release(tx, tl, tc, tw1, tb1, tw2, h, y);
+}
 
 Deno.test({
   name: "moe_expert_matmul: the unrolled narrow path (K % 8 = 0, N < 64) equals the reference at odd widths",
