@@ -5,8 +5,9 @@
 // every stride a multiple of 4 (vec4 loads; other shapes take attention.wgsl).
 // Thread t owns query row t / 4 of the tile; its lane t % 4 scores keys lane + 4c (c < 8) of each chunk
 // and accumulates output dimensions 16·lane … 16·lane + 15, so a row's softmax statistics stay within its
-// four lanes. Scores and accumulators are named registers and the stages vec4 rows with padded strides
-// (no private arrays, no bank conflicts between the rows of a warp). Each thread issues all its loads of
+// four lanes. The thread's query row, scores and accumulators are registers (the row a private array
+// indexed by constants only), and the stages vec4 rows with padded strides (no bank conflicts between the
+// rows of a warp). Each thread issues all its loads of
 // a stage before storing any: staging one element per loop iteration left every load's latency exposed
 // and was most of the kernel's time on the H200 (bench/probe_attention.ts).
 // Grid (⌈tq / 16⌉, heads, batch).
@@ -78,14 +79,31 @@ fn load_q(i0: u32, h: u32, b: u32, e: u32) -> vec4<f32> {
   return Q[(p.q_off + b * p.q_batch + qi * p.q_row + h * p.dh) / 4u + q] * p.scale;
 }
 
-// Score of query row r against staged key jr, or NEG when the key is hidden from row i.
-fn score(r: u32, jr: u32, j0: u32, i: u32, kmax: u32, b: u32, row_ok: bool, dq: u32) -> f32 {
+// Score of this thread's query row (qv, in registers) against staged key jr, or NEG when the key is hidden
+// from row i. All 16 vec4 of the row: past dh both sides are zero, so the sum is the same as over dh.
+fn score(qv: ptr<function, array<vec4<f32>, 16>>, jr: u32, j0: u32, i: u32, kmax: u32, b: u32,
+         row_ok: bool) -> f32 {
   let j = j0 + jr;
   var ok = row_ok && j < kmax;
   if (ok && p.has_mask == 1u) { ok = key_mask[b * p.tk + j] != 0u; }
   if (!ok) { return NEG; }
-  var a = 0.0;
-  for (var q = 0u; q < dq; q++) { a += dot(qs[r * R4 + q], kvs[jr * R4 + q]); }
+  let k = jr * R4;
+  var a = dot((*qv)[0], kvs[k]);
+  a += dot((*qv)[1], kvs[k + 1u]);
+  a += dot((*qv)[2], kvs[k + 2u]);
+  a += dot((*qv)[3], kvs[k + 3u]);
+  a += dot((*qv)[4], kvs[k + 4u]);
+  a += dot((*qv)[5], kvs[k + 5u]);
+  a += dot((*qv)[6], kvs[k + 6u]);
+  a += dot((*qv)[7], kvs[k + 7u]);
+  a += dot((*qv)[8], kvs[k + 8u]);
+  a += dot((*qv)[9], kvs[k + 9u]);
+  a += dot((*qv)[10], kvs[k + 10u]);
+  a += dot((*qv)[11], kvs[k + 11u]);
+  a += dot((*qv)[12], kvs[k + 12u]);
+  a += dot((*qv)[13], kvs[k + 13u]);
+  a += dot((*qv)[14], kvs[k + 14u]);
+  a += dot((*qv)[15], kvs[k + 15u]);
   return a;
 }
 
@@ -99,7 +117,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = wid.y;
   let b = wid.z;
   let dh = p.dh;
-  let dq = (dh + 3u) / 4u;
   let w0 = load_q(i0, h, b, t);
   let w1 = load_q(i0, h, b, t + 64u);
   let w2 = load_q(i0, h, b, t + 128u);
@@ -111,6 +128,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   qs[q0 + 12u * R4] = w3;
   let r = t / 4u;
   let lane = t % 4u;
+  // this thread's query row, from the stage into registers (constant indices only): the scores then read
+  // only the keys from workgroup memory
+  workgroupBarrier();
+  var qv: array<vec4<f32>, 16>;
+  let qr = r * R4;
+  qv[0] = qs[qr];
+  qv[1] = qs[qr + 1u];
+  qv[2] = qs[qr + 2u];
+  qv[3] = qs[qr + 3u];
+  qv[4] = qs[qr + 4u];
+  qv[5] = qs[qr + 5u];
+  qv[6] = qs[qr + 6u];
+  qv[7] = qs[qr + 7u];
+  qv[8] = qs[qr + 8u];
+  qv[9] = qs[qr + 9u];
+  qv[10] = qs[qr + 10u];
+  qv[11] = qs[qr + 11u];
+  qv[12] = qs[qr + 12u];
+  qv[13] = qs[qr + 13u];
+  qv[14] = qs[qr + 14u];
+  qv[15] = qs[qr + 15u];
   let i = i0 + r;
   let row_ok = i < p.tq;
   var kmax = p.tk;
@@ -130,17 +168,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var o2 = vec4<f32>(0.0);
   var o3 = vec4<f32>(0.0);
   for (var j0 = 0u; j0 < kend; j0 += BC) {
-    workgroupBarrier(); // queries staged / the previous chunk's values read
+    workgroupBarrier(); // the previous chunk's values read
     stage(true, kb, p.k_row, j0, t);
     workgroupBarrier();
-    let s0 = score(r, lane, j0, i, kmax, b, row_ok, dq);
-    let s1 = score(r, lane + 4u, j0, i, kmax, b, row_ok, dq);
-    let s2 = score(r, lane + 8u, j0, i, kmax, b, row_ok, dq);
-    let s3 = score(r, lane + 12u, j0, i, kmax, b, row_ok, dq);
-    let s4 = score(r, lane + 16u, j0, i, kmax, b, row_ok, dq);
-    let s5 = score(r, lane + 20u, j0, i, kmax, b, row_ok, dq);
-    let s6 = score(r, lane + 24u, j0, i, kmax, b, row_ok, dq);
-    let s7 = score(r, lane + 28u, j0, i, kmax, b, row_ok, dq);
+    let s0 = score(&qv, lane, j0, i, kmax, b, row_ok);
+    let s1 = score(&qv, lane + 4u, j0, i, kmax, b, row_ok);
+    let s2 = score(&qv, lane + 8u, j0, i, kmax, b, row_ok);
+    let s3 = score(&qv, lane + 12u, j0, i, kmax, b, row_ok);
+    let s4 = score(&qv, lane + 16u, j0, i, kmax, b, row_ok);
+    let s5 = score(&qv, lane + 20u, j0, i, kmax, b, row_ok);
+    let s6 = score(&qv, lane + 24u, j0, i, kmax, b, row_ok);
+    let s7 = score(&qv, lane + 28u, j0, i, kmax, b, row_ok);
     red[t] = max(max(max(s0, s1), max(s2, s3)), max(max(s4, s5), max(s6, s7)));
     workgroupBarrier();
     let nm = max(m, max(max(red[rb], red[rb + 1u]), max(red[rb + 2u], red[rb + 3u])));
