@@ -59,12 +59,23 @@ const PANEL_BYTES = 256 << 10;
 const PAGE = 65536;
 
 let cached: SimdModule | null | undefined;
+let turnedOff = false;
+
+/**
+ * Turns the WebAssembly kernels off (or back on) for this process: every caller then runs its JavaScript
+ * loops, as on a runtime without WebAssembly SIMD. For tests of those fallbacks and for comparisons.
+ * @param off True to use the JavaScript loops everywhere.
+ */
+export function setSimdOff(off: boolean): void {
+  turnedOff = off;
+}
 
 /**
  * The SIMD module, instantiated on first use.
- * @returns It, or null on a runtime without WebAssembly SIMD.
+ * @returns It, or null on a runtime without WebAssembly SIMD (or while {@link setSimdOff} holds).
  */
 export function simdModule(): SimdModule | null {
+  if (turnedOff) return null;
   if (cached !== undefined) return cached;
   try {
     const bytes = Uint8Array.from(atob(SGEMM_WASM_BASE64), (ch) => ch.charCodeAt(0));
