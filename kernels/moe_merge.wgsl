@@ -8,7 +8,8 @@
 // (token, 4·CQ columns) whose WG/CQ thread slices each sum every (WG/CQ)-th partial row with vec4 loads,
 // then a fixed-order tree in workgroup memory: deterministic, and the long row loop no longer serialises.
 
-struct Params { T: u32, E: u32, d: u32, has_res: u32, R: u32, _p0: u32, _p1: u32, _p2: u32 }
+// row0: the tokens are rows row0 … row0 + T − 1 of y and res (a token chunk of a bigger batch).
+struct Params { T: u32, E: u32, d: u32, has_res: u32, R: u32, row0: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> pair_out: array<f32>;
@@ -28,9 +29,10 @@ override RS: u32 = WG / CQ;         // SPLIT: row slices
 var<workgroup> red: array<vec4<f32>, WG>;
 
 fn finish(t: u32, c: u32, s: f32) {
+  let i = (p.row0 + t) * p.d + c;
   var v = s + b2[c];
-  if (p.has_res == 1u) { v += res[t * p.d + c]; }
-  y[t * p.d + c] = v;
+  if (p.has_res == 1u) { v += res[i]; }
+  y[i] = v;
 }
 
 @compute @workgroup_size(WG)

@@ -7,11 +7,17 @@
 // With FROM_HIDDEN the first binding holds the router's hidden layer h = relu(x·R1) [T, w] (computed by
 // the tiled matmul) and the scores r = |h·R2| are computed here, so the router's output layer costs no
 // dispatch of its own.
+// Token chunks of a big batch (t0 > 0): workgroup t reads input row t0 + t and lists hold batch tokens
+// (t0 + t), so the expert up-projection gathers straight from the whole batch; tok_rows / tok_k stay per
+// chunk token.
 
-struct Params { T: u32, E: u32, cap: u32, mode: u32, k: u32, counts_off: u32, tau: f32, w: u32 }
+struct Params {
+  T: u32, E: u32, cap: u32, mode: u32, k: u32, counts_off: u32, tau: f32, w: u32,
+  t0: u32, _p0: u32, _p1: u32, _p2: u32,
+}
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> scores: array<f32>;   // [T, E], or h [T, w] with FROM_HIDDEN
+@group(0) @binding(1) var<storage, read> scores: array<f32>;   // [t0 + T, E], or h [t0 + T, w] with FROM_HIDDEN
 @group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> lists: array<u32>;
 @group(0) @binding(4) var<storage, read_write> tok_rows: array<u32>;
@@ -36,9 +42,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) tid: u32) {
   let t = wid.x + wid.y * nwg.x;
   if (t >= p.T) { return; }   // uniform per workgroup
-  let base = t * p.E;
+  let base = t * p.E;          // this token's tok_rows
+  let sb = (p.t0 + t) * p.E;   // its scores
   if (FROM_HIDDEN) {
-    let hb = t * p.w;
+    let hb = (p.t0 + t) * p.w;
     for (var e = tid; e < p.E; e += WG) {
       var s = 0.0;
       for (var j = 0u; j < p.w; j++) { s = fma(scores[hb + j], r2[j * p.E + e], s); }
@@ -47,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
   }
   var m = 0.0;
-  for (var e = tid; e < p.E; e += WG) { m = max(m, score(base, e)); }
+  for (var e = tid; e < p.E; e += WG) { m = max(m, score(sb, e)); }
   red[tid] = m;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -60,13 +67,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let e = e0 + tid;
     var sel = 0u;
     if (e < p.E) {
-      let r = score(base, e);
+      let r = score(sb, e);
       if (p.mode == 0u) {
         sel = select(0u, 1u, r >= thr);
       } else {
         var rank = 0u;
         for (var j = 0u; j < p.E; j++) {
-          let q = score(base, j);
+          let q = score(sb, j);
           if (q > r || (q == r && j < e)) { rank++; }
         }
         sel = select(0u, 1u, rank < p.k);
@@ -84,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     if (sel == 1u) {
       let slot = atomicAdd(&counts[p.counts_off + e], 1u);
-      lists[e * p.cap + slot] = t;
+      lists[e * p.cap + slot] = p.t0 + t;
       tok_rows[base + n + scan[tid] - 1u] = e * p.cap + slot;
     }
     n += scan[WG - 1u];

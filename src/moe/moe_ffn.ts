@@ -7,7 +7,7 @@
  * @module
  */
 import type { Activation } from "../ops/activation.ts";
-import type { Backend } from "../ops/backend.ts";
+import type { Backend, MoeSelection } from "../ops/backend.ts";
 import type { RoutingRule } from "../ops/moe_select_ref.ts";
 import type { Tensor } from "../ops/tensor.ts";
 import type { FeedForward, LayerNormParams, PassContext } from "../model/layers.ts";
@@ -162,7 +162,58 @@ export class MoeFfn implements FeedForward {
     T: number,
   ): Tensor {
     if (T <= this.maxChunk) return this.#chunk(be, st, layer, x, residual, T);
-    // Huge batches: run token chunks so the per-pair buffers stay within the device's binding limit.
+    // Huge batches: token chunks, so the per-pair buffers stay within the device's binding limit.
+    if (this.site === "ffn" && st.capture) return this.#copiedChunks(be, st, layer, x, residual, T);
+    // The router's hidden layer runs once on the whole batch; each chunk selects from its rows, gathers its
+    // tokens' rows of x (the lists hold batch token indices) and merges into its rows of y: no row copies.
+    const { d, experts: E, size: s } = this.dims;
+    const h = be.matmul(x, this.t.r1, { act: "relu" });
+    const y = be.alloc([T, d]);
+    for (let t0 = 0; t0 < T; t0 += this.maxChunk) {
+      const n = Math.min(this.maxChunk, T - t0);
+      const counts = be.alloc([E], "u32");
+      st.counters.push({ counts, site: this.site, layer, tokens: n, macsPerPair: 2 * d * s, experts: E });
+      const sel = be.moeSelectHidden(h, this.t.r2, counts, 0, n, st.rule, t0, n);
+      const pairOut = this.#experts(be, x, sel, counts, n);
+      be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, n, E, 1, { y, row0: t0 });
+      be.release(sel.lists, sel.tokRows, sel.tokK, pairOut);
+    }
+    be.release(h);
+    return y;
+  }
+
+  /** Expert up- and down-projections of a selection: per-pair output rows [E·cap, d]. */
+  #experts(be: Backend, x: Tensor, sel: MoeSelection, counts: Tensor, cap: number): Tensor {
+    const { d, experts: E, size: s } = this.dims;
+    const h = be.moeExpertMatmul(x, sel.lists, counts, 0, this.t.w1, this.t.b1, {
+      E,
+      cap,
+      K: d,
+      N: s,
+      gather: true,
+      act: this.act,
+    });
+    const pairOut = be.moeExpertMatmul(h, sel.lists, counts, 0, this.t.w2, undefined, {
+      E,
+      cap,
+      K: s,
+      N: d,
+      gather: false,
+      act: "none",
+    });
+    be.release(h);
+    return pairOut;
+  }
+
+  /** Token chunks with their rows copied out and back (calibration, whose hooks see each chunk's x). */
+  #copiedChunks(
+    be: Backend,
+    st: MoePassState,
+    layer: number,
+    x: Tensor,
+    residual: Tensor | undefined,
+    T: number,
+  ): Tensor {
     const d = this.dims.d;
     const y = be.alloc([T, d]);
     for (let t0 = 0; t0 < T; t0 += this.maxChunk) {
@@ -216,27 +267,12 @@ export class MoeFfn implements FeedForward {
     const counts = be.alloc([E], "u32");
     tally(counts);
     const sel = be.moeRouteSelect(x, this.t.r1, this.t.r2, counts, 0, cap, st.rule);
-    const h = be.moeExpertMatmul(x, sel.lists, counts, 0, this.t.w1, this.t.b1, {
-      E,
-      cap,
-      K: d,
-      N: s,
-      gather: true,
-      act: this.act,
-    });
-    const pairOut = be.moeExpertMatmul(h, sel.lists, counts, 0, this.t.w2, undefined, {
-      E,
-      cap,
-      K: s,
-      N: d,
-      gather: false,
-      act: "none",
-    });
+    const pairOut = this.#experts(be, x, sel, counts, cap);
     const y = be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, T, E);
     const norms = capture ? be.rowNorm(pairOut) : undefined;
     const kept = capture?.({ layer, x, norms: norms!, tokRows: sel.tokRows, tokK: sel.tokK, T, cap }) ?? [];
     be.release(
-      ...[sel.lists, sel.tokRows, sel.tokK, h, pairOut, norms].filter((t) => t && !kept.includes(t)),
+      ...[sel.lists, sel.tokRows, sel.tokK, pairOut, norms].filter((t) => t && !kept.includes(t)),
     );
     return y;
   }

@@ -14,6 +14,14 @@ import type { PatchGeometry } from "./patch_embed_ref.ts";
 import type { CopySpec } from "./strided_copy_ref.ts";
 import type { DType, Tensor } from "./tensor.ts";
 
+/** Where a token chunk's merge writes: rows `row0 …` of `y` (see {@link Backend.moeMerge}). */
+export interface MergeInto {
+  /** The whole batch's output [T, d]. */
+  y: Tensor;
+  /** The chunk's first token. */
+  row0: number;
+}
+
 /** What a backend runs on, as shown by `d2d info` and `model.info`. */
 export interface BackendInfo {
   /** `"gpu"` (WebGPU kernels) or `"cpu"` (TypeScript references). */
@@ -113,7 +121,8 @@ export interface Backend extends Disposable {
   ): Tensor;
   /**
    * Per-token merge: residual + b2 + Σ selected pair outputs → [T, d]; with `rowsPerPair` R > 1 each pair
-   * owns R consecutive partial rows of `pairOut`, all summed.
+   * owns R consecutive partial rows of `pairOut`, all summed. With `into`, the T tokens are rows `row0 …`
+   * of `into.y` (written in place and returned) and of the residual (a token chunk of a bigger batch).
    */
   moeMerge(
     pairOut: Tensor,
@@ -124,7 +133,24 @@ export interface Backend extends Disposable {
     T: number,
     E: number,
     rowsPerPair?: number,
+    into?: MergeInto,
   ): Tensor;
+  /**
+   * Selection for tokens `start … start + count − 1` of a batch from the router's hidden layer
+   * h = relu(x·R1) [T, w] (scores |h·R2|, then {@link Backend.moeSelect}'s rule); zeroes
+   * `counts[countsOffset … +E)` first. Lists hold batch token indices, tokRows and tokK are per chunk
+   * token: big batches run in token chunks without copying their rows.
+   */
+  moeSelectHidden(
+    h: Tensor,
+    r2: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+    start: number,
+    count: number,
+  ): MoeSelection;
   /**
    * D2DMoE router |relu(x·R1)·R2| and selection in one op (the router's hidden layer on the tiled matmul,
    * its output layer inside the selection kernel); zeroes `counts[countsOffset … +E)` first.

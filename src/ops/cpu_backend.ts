@@ -12,6 +12,7 @@ import type {
   Backend,
   BackendInfo,
   MatmulEpilogue,
+  MergeInto,
   MoeSelection,
   MoeWeights,
   RouterGrad,
@@ -28,8 +29,8 @@ import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeFfnCpu } from "./moe_ffn_cpu.ts";
 import { moeFfnNormsCpu } from "./moe_ffn_norms_cpu.ts";
 import { moeMergeRef } from "./moe_merge_ref.ts";
-import { moeRouterRef } from "./moe_router_ref.ts";
-import { moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
+import { moeRouterRef, routerScoresFromHiddenRef } from "./moe_router_ref.ts";
+import { checkTokenRange, moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
 import { reluGradRef } from "./relu_grad_ref.ts";
 import { checkRouterGrad, routerGradRef } from "./router_grad_ref.ts";
 import { rowNormRef } from "./row_norm_ref.ts";
@@ -205,12 +206,44 @@ export class CpuBackend implements Backend {
     T: number,
     E: number,
     rowsPerPair = 1,
+    into?: MergeInto,
   ): Tensor {
     const d = b2.shape[0];
-    return new CpuTensor(
-      moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), opt(residual, f32), T, E, d, rowsPerPair),
-      [T, d],
-    );
+    const row0 = into?.row0 ?? 0;
+    if (into && (row0 < 0 || row0 + T > into.y.shape[0] || into.y.shape[1] !== d)) {
+      throw new RangeError(`moeMerge: rows ${row0} … ${row0 + T - 1} × ${d} do not fit [${into.y.shape}]`);
+    }
+    const res = residual && f32(residual).subarray(row0 * d, (row0 + T) * d);
+    const y = moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), res, T, E, d, rowsPerPair);
+    if (!into) return new CpuTensor(y, [T, d]);
+    f32(into.y).set(y, row0 * d);
+    return into.y;
+  }
+
+  moeSelectHidden(
+    h: Tensor,
+    r2: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+    start: number,
+    count: number,
+  ): MoeSelection {
+    const [T, w] = h.shape;
+    const E = r2.shape[1];
+    checkTokenRange("moeSelectHidden", start, count, T);
+    const scores = routerScoresFromHiddenRef(f32(h), f32(r2), start, count, w, E);
+    const s = moeSelectRef(scores, count, E, cap, rule);
+    for (let e = 0; e < E; e++) {
+      for (let i = 0; i < s.counts[e]; i++) s.lists[e * cap + i] += start; // batch token indices
+    }
+    u32(counts).set(s.counts, countsOffset);
+    return {
+      lists: new CpuTensor(s.lists, [E * cap]),
+      tokRows: new CpuTensor(s.tokRows, [count * E]),
+      tokK: new CpuTensor(s.tokK, [count]),
+    };
   }
 
   moeRouteSelect(

@@ -14,6 +14,7 @@ import type {
   Backend,
   BackendInfo,
   MatmulEpilogue,
+  MergeInto,
   MoeSelection,
   MoeWeights,
   RouterGrad,
@@ -30,7 +31,7 @@ import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeMergeGpu } from "./moe_merge.ts";
 import { moeRouterGpu } from "./moe_router.ts";
 import { moeFfnDecodeGpu } from "./moe_ffn_decode.ts";
-import { moeRouteSelectGpu, moeSelectGpu } from "./moe_select.ts";
+import { moeRouteSelectGpu, moeSelectGpu, moeSelectHiddenGpu } from "./moe_select.ts";
 import type { RoutingRule } from "./moe_select_ref.ts";
 import { reluGradGpu } from "./relu_grad.ts";
 import { routerGradGpu } from "./router_grad.ts";
@@ -199,6 +200,7 @@ export class GpuBackend implements Backend {
     T: number,
     E: number,
     rowsPerPair = 1,
+    into?: MergeInto,
   ): Tensor {
     return moeMergeGpu(
       this.ctx,
@@ -210,6 +212,8 @@ export class GpuBackend implements Backend {
       T,
       E,
       rowsPerPair,
+      undefined,
+      into && { y: gpu(into.y, "merge output"), row0: into.row0 },
     );
   }
   moeRouteSelect(
@@ -222,6 +226,18 @@ export class GpuBackend implements Backend {
     rule: RoutingRule,
   ): MoeSelection {
     return moeRouteSelectGpu(this.ctx, gpu(x), gpu(r1), gpu(r2), gpu(counts), countsOffset, cap, rule);
+  }
+  moeSelectHidden(
+    h: Tensor,
+    r2: Tensor,
+    counts: Tensor,
+    countsOffset: number,
+    cap: number,
+    rule: RoutingRule,
+    start: number,
+    count: number,
+  ): MoeSelection {
+    return moeSelectHiddenGpu(this.ctx, gpu(h), gpu(r2), gpu(counts), countsOffset, cap, rule, start, count);
   }
   moeFfnDecode(
     x: Tensor,

@@ -20,7 +20,10 @@ import type { GpuTensor } from "./tensor.ts";
  * @param rowsPerPair R: partial rows per pair (1 unless the decode path wrote neuron-chunk partials).
  * @param split Sum each token's rows with a workgroup-wide tree (decode: many partial rows, few tokens;
  *   needs d % 4 == 0). Default: when R > 1, T ≤ 64 and d % 4 == 0.
- * @returns [T, d] (pooled).
+ * @param into Write rows `row0 … row0 + T − 1` of this [≥ row0 + T, d] tensor instead of a new one, with
+ *   the residual's rows of the same indices (a token chunk of a bigger batch).
+ * @returns [T, d] (pooled), or `into.y`.
+ * @throws {RangeError} When `into`'s rows do not fit.
  */
 export function moeMergeGpu(
   ctx: GpuContext,
@@ -33,16 +36,21 @@ export function moeMergeGpu(
   E: number,
   rowsPerPair = 1,
   split = rowsPerPair > 1 && T <= 64 && b2.shape[0] % 4 === 0,
+  into?: { y: GpuTensor; row0: number },
 ): GpuTensor {
   const d = b2.shape[0];
-  const y = allocTensor(ctx, [T, d]);
+  const row0 = into?.row0 ?? 0;
+  if (into && (row0 < 0 || row0 + T > into.y.shape[0] || into.y.shape[1] !== d)) {
+    throw new RangeError(`moeMerge: rows ${row0} … ${row0 + T - 1} × ${d} do not fit [${into.y.shape}]`);
+  }
+  const y = into?.y ?? allocTensor(ctx, [T, d]);
   const cq = 8;
   const vec4 = !split && d % 4 === 0;
   const bind = (t: GpuTensor | BufferBinding): BufferBinding => ("shape" in t ? t.buffer : t);
   ctx.dispatch({
     kernel: "moe_merge",
     constants: split ? { SPLIT: 1, CQ: cq } : vec4 ? { VEC4: 1 } : {},
-    params: new Params().u32(T).u32(E).u32(d).u32(residual ? 1 : 0).u32(rowsPerPair).u32(0).u32(0).u32(0)
+    params: new Params().u32(T).u32(E).u32(d).u32(residual ? 1 : 0).u32(rowsPerPair).u32(row0).u32(0).u32(0)
       .bytes(),
     buffers: [
       pairOut.buffer,

@@ -70,3 +70,17 @@ export function moeSelectRef(
   }
   return { selected, counts, lists, tokRows, tokK };
 }
+
+/**
+ * Checks a token range of a batch for chunked selection.
+ * @param fn Caller, for the message.
+ * @param start First token.
+ * @param count Tokens.
+ * @param T Tokens in the batch.
+ * @throws {RangeError} When the range is empty or leaves the batch.
+ */
+export function checkTokenRange(fn: string, start: number, count: number, T: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start + count > T) {
+    throw new RangeError(`${fn}: tokens ${start} … ${start + count - 1} are not within the batch's ${T}`);
+  }
+}

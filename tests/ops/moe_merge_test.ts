@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { assertClose } from "../helpers/close.ts";
 import { randomF32 } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
@@ -5,6 +6,8 @@ import { moeMergeRef } from "../../src/ops/moe_merge_ref.ts";
 import { moeSelectRef } from "../../src/ops/moe_select_ref.ts";
 import { moeMergeGpu } from "../../src/ops/moe_merge.ts";
 import type { GpuTensor } from "../../src/ops/tensor.ts";
+import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+import type { Backend } from "../../src/ops/backend.ts";
 
 const be = await testGpu();
 
@@ -71,5 +74,48 @@ Deno.test({
     assertClose(got, want, { atol: 0, rtol: 0 }, "merge R");
     assertClose(gotSplit, want, { atol: 1e-6, rtol: 1e-6 }, "merge R (split)");
     be!.release(...ts, y, ySplit);
+  },
+});
+
+Deno.test({
+  name:
+    "moe_merge: into rows row0 … of a bigger output (a token chunk), residual rows alike, the rest untouched",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    const T = 7, E = 4, d = 12, cap = T, rows = 20, row0 = 9;
+    const sel = moeSelectRef(randomF32(T * E, 31).map(Math.abs), T, E, cap, { mode: "dynk", tau: 0.5 });
+    const pairs = randomF32(E * cap * d, 32), b2 = randomF32(d, 33), res = randomF32(rows * d, 34);
+    const chunk = moeMergeRef(
+      pairs,
+      sel.tokRows,
+      sel.tokK,
+      b2,
+      res.subarray(row0 * d, (row0 + T) * d),
+      T,
+      E,
+      d,
+    );
+    const want = new Float32Array(rows * d).fill(-5);
+    want.set(chunk, row0 * d);
+    for (const b of [be!, new CpuBackend()] as Backend[]) {
+      const ts = [
+        b.input(pairs, [E * cap, d]),
+        b.input(sel.tokRows, [T * E]),
+        b.input(sel.tokK, [T]),
+        b.input(b2, [d]),
+        b.input(res, [rows, d]),
+      ];
+      const y = b.input(new Float32Array(rows * d).fill(-5), [rows, d]);
+      const out = b.moeMerge(ts[0], ts[1], ts[2], ts[3], ts[4], T, E, 1, { y, row0 });
+      assert.equal(out, y, "returns the output it wrote into");
+      const [got] = await b.read([y]);
+      assertClose(got, want, { atol: 0, rtol: 0 }, `${b.info.kind}: merge into rows ${row0}…`);
+      assert.throws(
+        () => b.moeMerge(ts[0], ts[1], ts[2], ts[3], ts[4], T, E, 1, { y, row0: 14 }),
+        /do not fit/,
+      );
+      b.release(...ts, y);
+    }
   },
 });

@@ -3,6 +3,8 @@ import { randomF32 } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { moeSelectRef, type RoutingRule } from "../../src/ops/moe_select_ref.ts";
 import { moeRouterRef } from "../../src/ops/moe_router_ref.ts";
+import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+import type { Backend } from "../../src/ops/backend.ts";
 
 const be = await testGpu();
 
@@ -15,6 +17,7 @@ function decode(
   lists: Uint32Array,
   rows: Uint32Array,
   k: Uint32Array,
+  start = 0,
 ) {
   const mask = new Uint8Array(T * E);
   const sets: number[][] = Array.from({ length: E }, () => []);
@@ -26,12 +29,14 @@ function decode(
       assert.ok(e > prev, "pairs of a token are in ascending expert order");
       prev = e;
       assert.ok(slot < counts[e], "slot within the expert's count");
-      assert.equal(lists[row], t, "list slot points back at the token");
+      assert.equal(lists[row], start + t, "list slot points back at the token (a batch index)");
       mask[t * E + e] = 1;
     }
   }
   for (let e = 0; e < E; e++) {
-    sets[e] = Array.from(lists.subarray(e * cap, e * cap + counts[e])).sort((a, b) => a - b);
+    sets[e] = Array.from(lists.subarray(e * cap, e * cap + counts[e]), (v) => v - start).sort((a, b) =>
+      a - b
+    );
   }
   return { mask, sets };
 }
@@ -116,6 +121,40 @@ Deno.test({
       const got = decode(T, E, T, cc, lists, rows, k);
       assert.deepEqual(got.mask, want.selected, `mask T ${T} E ${E}`);
       be!.release(tx, t1, t2, counts, sel.lists, sel.tokRows, sel.tokK);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "moeSelectHidden: a token range of the router's hidden layer selects like moeRouteSelect on those rows",
+  ignore: !be,
+  ...gpuTestOptions,
+  async fn() {
+    const T = 31, d = 12, w = 9, E = 70, start = 5, count = 20, cap = count;
+    const x = randomF32(T * d, 21), r1 = randomF32(d * w, 22), r2 = randomF32(w * E, 23);
+    const rule: RoutingRule = { mode: "dynk", tau: 0.6 };
+    const want = moeSelectRef(
+      moeRouterRef(x.subarray(start * d, (start + count) * d), r1, r2, { T: count, d, w, E }),
+      count,
+      E,
+      cap,
+      rule,
+    );
+    for (const b of [be!, new CpuBackend()] as Backend[]) {
+      const tx = b.input(x, [T, d]), t1 = b.input(r1, [d, w]), t2 = b.input(r2, [w, E]);
+      const h = b.matmul(tx, t1, { act: "relu" });
+      const counts = b.input(new Uint32Array(E).fill(3), [E]);
+      const sel = b.moeSelectHidden(h, t2, counts, 0, cap, rule, start, count);
+      const [c, lists, rows, k] = (await b.read([counts, sel.lists, sel.tokRows, sel.tokK])) as Uint32Array[];
+      assert.deepEqual(Array.from(c), Array.from(want.counts), `${b.info.kind}: counts (zeroed first)`);
+      const got = decode(count, E, cap, c, lists, rows, k, start);
+      assert.deepEqual(got.mask, want.selected, `${b.info.kind}: mask`);
+      assert.throws(
+        () => b.moeSelectHidden(h, t2, counts, 0, cap, rule, 20, 12),
+        /not within the batch's 31/,
+      );
+      b.release(tx, t1, t2, h, counts, sel.lists, sel.tokRows, sel.tokK);
     }
   },
 });
