@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Repeats one conversion on the GPU machine to catch hangs (2026-12-04: a third of the H200 conversions of
 # the ReLU GPT-2 stopped for good in GPU router training). From the project root there, with `.devpack`
-# (from `../shared/tools/device-pack src/cli/main.ts`) and the model folder carried:
+# (from `bench/pack.sh --cli --no-ort`, which also runs bench/device.sh with BENCH_PEERS=--torch) and the
+# model folder carried:
 #   bash bench/convert_repeat.sh RUNS LIMIT_S convert-flags...
 # e.g. bash bench/convert_repeat.sh 6 90 --model relu_dev/gpt2-relu --expert-size 16 \
 #        --calib relu_dev/calib_ids_262144.json --calib-tokens 131072
@@ -18,7 +19,8 @@ source .devpack/setup.sh
 hung=0
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
-  timeout "$limit" deno run -A --v8-flags=--max-semi-space-size=64 src/cli/main.ts convert "$@" \
+  timeout "$limit" deno run -A --v8-flags=--max-semi-space-size=64 --node-modules-dir=none --cached-only \
+    src/cli/main.ts convert "$@" \
     --seed "$i" --out "/tmp/convert_repeat_$i" --overwrite >"$OUT/convert_$i.out" 2>"$OUT/convert_$i.err"
   rc=$?
   [ "$rc" = 124 ] && hung=$((hung + 1))

