@@ -41,7 +41,7 @@ import { uploadMoeLayer } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
 import { DEFAULT_ROUTER_TARGET, ROUTER_TARGETS, type RouterTarget, routerTargets } from "./router_target.ts";
-import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
+import { fitRouter, type RouterDevice, routerTrainsOnGpu } from "./router_fit.ts";
 import { defaultTrainWorkers, trainRoutersParallel } from "./router_parallel.ts";
 import { routerTrainingFits } from "./router_train_gpu.ts";
 import { type ConvertedLayer, sourceChecksum, writeConverted } from "./write_converted.ts";
@@ -88,7 +88,11 @@ export interface ConvertOptions {
   maxPplIncrease?: number;
   /** Smallest mean cosine to dense outputs for the default τ (encoders; default 0.99). */
   minCosine?: number;
-  /** Where routers train: "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
+  /**
+   * Where routers train: "auto" and "cpu" (the float64 CPU trainer, in workers) or "gpu" (whenever the
+   * backend is one; see `routerTrainsOnGpu` for why it is not the default). "auto" distils attention
+   * projections on the GPU of a hardware adapter.
+   */
   routerDevice?: RouterDevice;
   /**
    * Layers whose routers train on the CPU at once, each in a Web Worker (default: the core count; 1 trains
@@ -374,8 +378,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // 3. Routers.
   const routers: { router: RouterWeights; valLoss: number; valBaselineLoss: number; trainLoss: number }[] =
     [];
-  // On the GPU when the model runs on one (and the samples fit one binding), else the float64 CPU trainer,
-  // several layers at once in workers when there are cores to spare.
+  // The float64 CPU trainer, several layers at once in workers when there are cores to spare; on the GPU
+  // only when asked (routerTrainsOnGpu says why).
   const routerDevices = new Set<"gpu" | "cpu">();
   const epochs = opts.routerEpochs ?? 20;
   const trainOpts = (i: number) => ({
@@ -385,7 +389,9 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
     underWeight,
     seed: seed + i,
   });
-  const allCpu = data.every((l) => !trainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E)));
+  const allCpu = data.every((l) =>
+    !routerTrainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E))
+  );
   if (allCpu && workers > 1 && data.length > 1) {
     const steps = new Array<number>(data.length).fill(0), total = new Array<number>(data.length).fill(1);
     const results = await trainRoutersParallel(

@@ -1,14 +1,17 @@
 /**
- * Where a converted layer's router trains: on the GPU when the model runs on a hardware adapter (or the
- * caller insists) and the samples fit one binding, else with the float64 CPU trainer. Shared by FFN and
- * attention-projection conversion.
+ * Where a converted layer's router trains: with the float64 CPU trainer, or on the GPU when the caller asks
+ * for it and the samples fit one binding; and where attention distillation runs (the GPU of a hardware
+ * adapter by default). Shared by FFN and attention-projection conversion.
  * @module
  */
 import type { Backend } from "../ops/backend.ts";
 import { type RouterTrainOptions, type RouterTrainResult, trainRouter } from "./router_train.ts";
 import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts";
 
-/** "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
+/**
+ * "auto" (distillation on the GPU when it is a hardware adapter, routers on the CPU), "gpu" (both on the GPU
+ * whenever the backend is one) or "cpu".
+ */
 export type RouterDevice = "auto" | "gpu" | "cpu";
 
 /** Every {@link RouterDevice}, for option parsing. */
@@ -26,7 +29,22 @@ export function trainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = tr
 }
 
 /**
- * Trains one router where {@link RouterDevice} says.
+ * Whether a router trains on the backend's GPU: only when the caller asks for it ("gpu"); "auto" and "cpu"
+ * take the CPU trainer (in workers, several layers at once). The GPU trainer stopped for good in 2 of 5
+ * conversions of the ReLU GPT-2 on the H200 (Dawn, 2026-12-05; docs/conversion.md), while the CPU workers of
+ * a GPU machine's many cores train all layers at once in about the GPU trainer's time. Distillation of
+ * attention projections still follows {@link trainsOnGpu}.
+ * @param be The model's backend.
+ * @param where Device preference.
+ * @param fits Whether the training data fits the device's bindings.
+ * @returns True for the GPU.
+ */
+export function routerTrainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = true): boolean {
+  return where === "gpu" && trainsOnGpu(be, where, fits);
+}
+
+/**
+ * Trains one router where {@link routerTrainsOnGpu} says.
  * @param be The model's backend.
  * @param x Router inputs [n, d].
  * @param y Expert output norms [n, E].
@@ -47,7 +65,7 @@ export async function fitRouter(
   opts: RouterTrainOptions,
   where: RouterDevice = "auto",
 ): Promise<RouterTrainResult & { device: "gpu" | "cpu" }> {
-  const onGpu = trainsOnGpu(be, where, routerTrainingFits(be, n, d, experts));
+  const onGpu = routerTrainsOnGpu(be, where, routerTrainingFits(be, n, d, experts));
   const r = onGpu
     ? await trainRouterOnBackend(be, x, y, n, d, experts, opts)
     : trainRouter(x, y, n, d, experts, opts);
