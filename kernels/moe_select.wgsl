@@ -7,7 +7,7 @@
 // With FROM_HIDDEN the first binding holds the router's hidden layer h = relu(x·R1) [T, w] (computed by
 // the tiled matmul) and the scores r = |h·R2| are computed here, so the router's output layer costs no
 // dispatch of its own.
-// Token chunks of a big batch (t0 > 0): workgroup t reads input row t0 + t and lists hold batch tokens
+// Token chunks of a big batch (t0 > 0): workgroup t reads score row t0 + t and lists hold batch tokens
 // (t0 + t), so the expert up-projection gathers straight from the whole batch; tok_rows / tok_k stay per
 // chunk token.
 
@@ -25,7 +25,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read> r2: array<f32>;       // [w, E] (FROM_HIDDEN)
 
 override FROM_HIDDEN: bool = false;
-override EMAX: u32 = 1u;   // scores kept in workgroup memory (FROM_HIDDEN: ≥ E)
+override STAGE: bool = false;   // given scores: copy the token's row into workgroup memory first
+override EMAX: u32 = 1u;        // scores kept in workgroup memory (FROM_HIDDEN or STAGE: ≥ E)
 
 const WG = 64u;
 var<workgroup> red: array<f32, WG>;
@@ -33,8 +34,8 @@ var<workgroup> scan: array<u32, WG>;
 var<workgroup> sc: array<f32, EMAX>;
 
 fn score(base: u32, e: u32) -> f32 {
-  if (FROM_HIDDEN) { return sc[e]; }
-  return scores[base + e];
+  if (FROM_HIDDEN || STAGE) { return sc[e]; }
+  return abs(scores[base + e]);   // raw h·R2 rows may come straight from a matmul
 }
 
 @compute @workgroup_size(WG)
@@ -51,6 +52,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var j = 0u; j < p.w; j++) { s = fma(scores[hb + j], r2[j * p.E + e], s); }
       sc[e] = abs(s);
     }
+    workgroupBarrier();
+  } else if (STAGE) {
+    // top-k ranks read every score E times: from workgroup memory, not global
+    for (var e = tid; e < p.E; e += WG) { sc[e] = abs(scores[sb + e]); }
     workgroupBarrier();
   }
   var m = 0.0;

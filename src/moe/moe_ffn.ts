@@ -164,21 +164,24 @@ export class MoeFfn implements FeedForward {
     if (T <= this.maxChunk) return this.#chunk(be, st, layer, x, residual, T);
     // Huge batches: token chunks, so the per-pair buffers stay within the device's binding limit.
     if (this.site === "ffn" && st.capture) return this.#copiedChunks(be, st, layer, x, residual, T);
-    // The router's hidden layer runs once on the whole batch; each chunk selects from its rows, gathers its
-    // tokens' rows of x (the lists hold batch token indices) and merges into its rows of y: no row copies.
+    // The router runs once on the whole batch, as two tiled products; each chunk selects from its rows of
+    // the scores, gathers its tokens' rows of x (the lists hold batch token indices) and merges into its
+    // rows of y: no row copies.
     const { d, experts: E, size: s } = this.dims;
-    const h = be.matmul(x, this.t.r1, { act: "relu" });
+    const hidden = be.matmul(x, this.t.r1, { act: "relu" });
+    const scores = be.matmul(hidden, this.t.r2);
+    be.release(hidden);
     const y = be.alloc([T, d]);
     for (let t0 = 0; t0 < T; t0 += this.maxChunk) {
       const n = Math.min(this.maxChunk, T - t0);
       const counts = be.alloc([E], "u32");
       st.counters.push({ counts, site: this.site, layer, tokens: n, macsPerPair: 2 * d * s, experts: E });
-      const sel = be.moeSelectHidden(h, this.t.r2, counts, 0, n, st.rule, t0, n);
+      const sel = be.moeSelectRange(scores, counts, 0, n, st.rule, t0, n);
       const pairOut = this.#experts(be, x, sel, counts, n);
       be.moeMerge(pairOut, sel.tokRows, sel.tokK, this.t.b2, residual, n, E, 1, { y, row0: t0 });
       be.release(sel.lists, sel.tokRows, sel.tokK, pairOut);
     }
-    be.release(h);
+    be.release(scores);
     return y;
   }
 

@@ -136,14 +136,13 @@ export interface Backend extends Disposable {
     into?: MergeInto,
   ): Tensor;
   /**
-   * Selection for tokens `start … start + count − 1` of a batch from the router's hidden layer
-   * h = relu(x·R1) [T, w] (scores |h·R2|, then {@link Backend.moeSelect}'s rule); zeroes
+   * Selection for tokens `start … start + count − 1` of a batch from its router scores [T, E] (their
+   * absolute values, so h·R2 can come straight from a matmul), by {@link Backend.moeSelect}'s rule; zeroes
    * `counts[countsOffset … +E)` first. Lists hold batch token indices, tokRows and tokK are per chunk
    * token: big batches run in token chunks without copying their rows.
    */
-  moeSelectHidden(
-    h: Tensor,
-    r2: Tensor,
+  moeSelectRange(
+    scores: Tensor,
     counts: Tensor,
     countsOffset: number,
     cap: number,

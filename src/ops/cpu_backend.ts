@@ -29,7 +29,7 @@ import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeFfnCpu } from "./moe_ffn_cpu.ts";
 import { moeFfnNormsCpu } from "./moe_ffn_norms_cpu.ts";
 import { moeMergeRef } from "./moe_merge_ref.ts";
-import { moeRouterRef, routerScoresFromHiddenRef } from "./moe_router_ref.ts";
+import { moeRouterRef } from "./moe_router_ref.ts";
 import { checkTokenRange, moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
 import { reluGradRef } from "./relu_grad_ref.ts";
 import { checkRouterGrad, routerGradRef } from "./router_grad_ref.ts";
@@ -220,9 +220,8 @@ export class CpuBackend implements Backend {
     return into.y;
   }
 
-  moeSelectHidden(
-    h: Tensor,
-    r2: Tensor,
+  moeSelectRange(
+    scores: Tensor,
     counts: Tensor,
     countsOffset: number,
     cap: number,
@@ -230,11 +229,10 @@ export class CpuBackend implements Backend {
     start: number,
     count: number,
   ): MoeSelection {
-    const [T, w] = h.shape;
-    const E = r2.shape[1];
-    checkTokenRange("moeSelectHidden", start, count, T);
-    const scores = routerScoresFromHiddenRef(f32(h), f32(r2), start, count, w, E);
-    const s = moeSelectRef(scores, count, E, cap, rule);
+    const [T, E] = scores.shape;
+    checkTokenRange("moeSelectRange", start, count, T);
+    const rows = f32(scores).slice(start * E, (start + count) * E).map(Math.abs);
+    const s = moeSelectRef(rows, count, E, cap, rule);
     for (let e = 0; e < E; e++) {
       for (let i = 0; i < s.counts[e]; i++) s.lists[e * cap + i] += start; // batch token indices
     }

@@ -31,7 +31,7 @@ import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeMergeGpu } from "./moe_merge.ts";
 import { moeRouterGpu } from "./moe_router.ts";
 import { moeFfnDecodeGpu } from "./moe_ffn_decode.ts";
-import { moeRouteSelectGpu, moeSelectGpu, moeSelectHiddenGpu } from "./moe_select.ts";
+import { moeRouteSelectGpu, moeSelectGpu, moeSelectRangeGpu } from "./moe_select.ts";
 import type { RoutingRule } from "./moe_select_ref.ts";
 import { reluGradGpu } from "./relu_grad.ts";
 import { routerGradGpu } from "./router_grad.ts";
@@ -227,9 +227,8 @@ export class GpuBackend implements Backend {
   ): MoeSelection {
     return moeRouteSelectGpu(this.ctx, gpu(x), gpu(r1), gpu(r2), gpu(counts), countsOffset, cap, rule);
   }
-  moeSelectHidden(
-    h: Tensor,
-    r2: Tensor,
+  moeSelectRange(
+    scores: Tensor,
     counts: Tensor,
     countsOffset: number,
     cap: number,
@@ -237,7 +236,7 @@ export class GpuBackend implements Backend {
     start: number,
     count: number,
   ): MoeSelection {
-    return moeSelectHiddenGpu(this.ctx, gpu(h), gpu(r2), gpu(counts), countsOffset, cap, rule, start, count);
+    return moeSelectRangeGpu(this.ctx, gpu(scores), gpu(counts), countsOffset, cap, rule, start, count);
   }
   moeFfnDecode(
     x: Tensor,

@@ -48,34 +48,3 @@ export function moeRouterRef(
   }
   return out;
 }
-
-/**
- * The router's output layer on its hidden layer: scores |h·R2| for rows `start … start + count − 1` of h
- * (float64 sums, like {@link moeRouterRef}).
- * @param h [≥ start + count, w] hidden layer relu(x·R1).
- * @param r2 [w, E].
- * @param start First row.
- * @param count Rows.
- * @param w Hidden width.
- * @param E Experts.
- * @returns [count, E], non-negative.
- */
-export function routerScoresFromHiddenRef(
-  h: Float32Array,
-  r2: Float32Array,
-  start: number,
-  count: number,
-  w: number,
-  E: number,
-): Float32Array {
-  const out = new Float32Array(count * E);
-  for (let t = 0; t < count; t++) {
-    const hb = (start + t) * w;
-    for (let e = 0; e < E; e++) {
-      let s = 0;
-      for (let j = 0; j < w; j++) s += h[hb + j] * r2[j * E + e];
-      out[t * E + e] = Math.abs(s);
-    }
-  }
-  return out;
-}

@@ -39,12 +39,13 @@ function dispatchSelect(
   const tokRows = allocTensor(ctx, [T * E], "u32");
   const tokK = allocTensor(ctx, [T], "u32");
   const w = r2 ? r2.shape[0] : 0;
+  const emax = Math.max(32, 2 ** Math.ceil(Math.log2(E)));
   const params = new Params().u32(T).u32(E).u32(cap).u32(rule.mode === "dynk" ? 0 : 1)
     .u32(rule.mode === "topk" ? rule.k : 0).u32(countsOffset).f32(rule.mode === "dynk" ? rule.tau : 0).u32(w)
     .u32(t0).u32(0).u32(0).u32(0);
   ctx.dispatch({
     kernel: "moe_select",
-    constants: r2 ? { FROM_HIDDEN: 1, EMAX: Math.max(32, 2 ** Math.ceil(Math.log2(E))) } : {},
+    constants: r2 ? { FROM_HIDDEN: 1, EMAX: emax } : E <= SELECT_MAX_EXPERTS ? { STAGE: 1, EMAX: emax } : {},
     params: params.bytes(),
     buffers: [
       input.buffer,
@@ -107,20 +108,24 @@ export function moeRouteSelectGpu(
   rule: RoutingRule,
 ): GpuSelection {
   const T = x.shape[0];
+  const E = r2.shape[1];
+  if (E > SELECT_MAX_EXPERTS) {
+    throw new RangeError(`${E} experts exceed the selection kernel's ${SELECT_MAX_EXPERTS}`);
+  }
   const h = matmulGpu(ctx, x, r1, { act: "relu" });
-  const sel = moeSelectHiddenGpu(ctx, h, r2, counts, countsOffset, cap, rule, 0, T);
+  ctx.clear(counts.buffer, countsOffset * 4, E * 4);
+  const sel = dispatchSelect(ctx, h, r2, T, E, counts, countsOffset, cap, rule);
   ctx.pool.release(h.buffer);
   return sel;
 }
 
 /**
- * Selection for tokens `start … start + count − 1` of a batch from the router's hidden layer
- * h = relu(x·R1): scores |h·R2| inside the selection kernel. Lists hold batch token indices (so the
- * expert up-projection gathers from the whole batch); tokRows and tokK are per chunk token. Zeroes
+ * Selection for tokens `start … start + count − 1` of a batch from its router scores (their absolute
+ * values: h·R2 can come straight from a matmul). Lists hold batch token indices (so the expert
+ * up-projection gathers from the whole batch); tokRows and tokK are per chunk token. Zeroes
  * `counts[countsOffset … +E)` first.
  * @param ctx GPU context.
- * @param h [T, w], T ≥ start + count.
- * @param r2 [w, E] with E ≤ {@link SELECT_MAX_EXPERTS}.
+ * @param scores [T, E], T ≥ start + count.
  * @param counts u32 counters.
  * @param countsOffset First counter of this layer.
  * @param cap Slots per expert (≥ count).
@@ -128,12 +133,11 @@ export function moeRouteSelectGpu(
  * @param start First token.
  * @param count Tokens.
  * @returns Lists and per-token rows (pooled).
- * @throws {RangeError} When there are more experts than the kernel keeps, or the range leaves h.
+ * @throws {RangeError} When the range leaves the batch.
  */
-export function moeSelectHiddenGpu(
+export function moeSelectRangeGpu(
   ctx: GpuContext,
-  h: GpuTensor,
-  r2: GpuTensor,
+  scores: GpuTensor,
   counts: GpuTensor,
   countsOffset: number,
   cap: number,
@@ -141,11 +145,8 @@ export function moeSelectHiddenGpu(
   start: number,
   count: number,
 ): GpuSelection {
-  const E = r2.shape[1];
-  if (E > SELECT_MAX_EXPERTS) {
-    throw new RangeError(`${E} experts exceed the selection kernel's ${SELECT_MAX_EXPERTS}`);
-  }
-  checkTokenRange("moeSelectHidden", start, count, h.shape[0]);
+  const [T, E] = scores.shape;
+  checkTokenRange("moeSelectRange", start, count, T);
   ctx.clear(counts.buffer, countsOffset * 4, E * 4);
-  return dispatchSelect(ctx, h, r2, count, E, counts, countsOffset, cap, rule, start);
+  return dispatchSelect(ctx, scores, undefined, count, E, counts, countsOffset, cap, rule, start);
 }

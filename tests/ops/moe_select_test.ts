@@ -126,35 +126,29 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "moeSelectHidden: a token range of the router's hidden layer selects like moeRouteSelect on those rows",
+  name: "moeSelectRange: a token range of raw router products (h·R2, signs kept) selects like the reference",
   ignore: !be,
   ...gpuTestOptions,
   async fn() {
-    const T = 31, d = 12, w = 9, E = 70, start = 5, count = 20, cap = count;
-    const x = randomF32(T * d, 21), r1 = randomF32(d * w, 22), r2 = randomF32(w * E, 23);
-    const rule: RoutingRule = { mode: "dynk", tau: 0.6 };
-    const want = moeSelectRef(
-      moeRouterRef(x.subarray(start * d, (start + count) * d), r1, r2, { T: count, d, w, E }),
-      count,
-      E,
-      cap,
-      rule,
-    );
-    for (const b of [be!, new CpuBackend()] as Backend[]) {
-      const tx = b.input(x, [T, d]), t1 = b.input(r1, [d, w]), t2 = b.input(r2, [w, E]);
-      const h = b.matmul(tx, t1, { act: "relu" });
-      const counts = b.input(new Uint32Array(E).fill(3), [E]);
-      const sel = b.moeSelectHidden(h, t2, counts, 0, cap, rule, start, count);
-      const [c, lists, rows, k] = (await b.read([counts, sel.lists, sel.tokRows, sel.tokK])) as Uint32Array[];
-      assert.deepEqual(Array.from(c), Array.from(want.counts), `${b.info.kind}: counts (zeroed first)`);
-      const got = decode(count, E, cap, c, lists, rows, k, start);
-      assert.deepEqual(got.mask, want.selected, `${b.info.kind}: mask`);
-      assert.throws(
-        () => b.moeSelectHidden(h, t2, counts, 0, cap, rule, 20, 12),
-        /not within the batch's 31/,
-      );
-      b.release(tx, t1, t2, h, counts, sel.lists, sel.tokRows, sel.tokK);
+    const T = 31, E = 70, start = 5, count = 20, cap = count;
+    const raw = randomF32(T * E, 21); // signed: the selection takes |·|
+    raw.fill(0, (start + 3) * E, (start + 4) * E); // one all-zero row: every expert
+    for (const rule of [{ mode: "dynk", tau: 0.6 }, { mode: "topk", k: 3 }] as RoutingRule[]) {
+      const want = moeSelectRef(raw.slice(start * E, (start + count) * E).map(Math.abs), count, E, cap, rule);
+      for (const b of [be!, new CpuBackend()] as Backend[]) {
+        const ts = b.input(raw, [T, E]);
+        const counts = b.input(new Uint32Array(E).fill(3), [E]);
+        const sel = b.moeSelectRange(ts, counts, 0, cap, rule, start, count);
+        const [c, lists, rows, k] =
+          (await b.read([counts, sel.lists, sel.tokRows, sel.tokK])) as Uint32Array[];
+        const what = `${b.info.kind} ${rule.mode}`;
+        assert.deepEqual(Array.from(c), Array.from(want.counts), `${what}: counts (zeroed first)`);
+        const got = decode(count, E, cap, c, lists, rows, k, start);
+        assert.deepEqual(got.mask, want.selected, `${what}: mask`);
+        assert.equal(k[3], rule.mode === "dynk" ? E : 3, `${what}: the all-zero row`);
+        assert.throws(() => b.moeSelectRange(ts, counts, 0, cap, rule, 20, 12), /not within the batch's 31/);
+        b.release(ts, counts, sel.lists, sel.tokRows, sel.tokK);
+      }
     }
   },
 });
