@@ -2,7 +2,9 @@
 # Packs what the GPU machine needs to run `bench/device.sh` (and `bench/tune.ts`), on this machine, from
 # the project root:
 #   bench/pack.sh [--cli] [--no-ort]     (then carry .devpack to the GPU machine)
-#   --cli     also the CLI (src/cli/main.ts, hono kept: it imports the server), for `bench/convert_repeat.sh`
+#   --cli     also the CLI (src/cli/main.ts, hono kept: it imports the server), for `bench/convert_repeat.sh`;
+#             the default calibration corpora stay out (they would pass the carry limit with a model folder):
+#             give conversions --calib
 #   --no-ort  leaves onnxruntime-web out (about 12 MiB): run device.sh with BENCH_PEERS=--torch
 #
 # It runs ../shared/tools/device-pack with the global npm cache (--node-modules-dir=none: with the
