@@ -31,8 +31,8 @@ export function trainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = tr
 /**
  * Whether a router trains on the backend's GPU: only when the caller asks for it ("gpu"); "auto" and "cpu"
  * take the CPU trainer (in workers, several layers at once). The GPU trainer stopped for good in 2 of 5
- * conversions of the ReLU GPT-2 on the H200 (Dawn, 2026-12-05; docs/conversion.md), while the CPU workers of
- * a GPU machine's many cores train all layers at once in about the GPU trainer's time. Distillation of
+ * conversions of the ReLU GPT-2 on the H200 (Dawn, 2026-12-05; docs/conversion.md); a conversion that
+ * finishes in 80–90 s on the machine's CPU cores beats one that may never finish in 33 s. Distillation of
  * attention projections still follows {@link trainsOnGpu}.
  * @param be The model's backend.
  * @param where Device preference.
