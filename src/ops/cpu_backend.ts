@@ -28,7 +28,7 @@ import { moeExpertMatmulCpu } from "./moe_expert_matmul_cpu.ts";
 import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeFfnCpu } from "./moe_ffn_cpu.ts";
 import { moeFfnNormsCpu } from "./moe_ffn_norms_cpu.ts";
-import { moeMergeRef } from "./moe_merge_ref.ts";
+import { checkMergeInto, moeMergeRef } from "./moe_merge_ref.ts";
 import { moeRouterRef } from "./moe_router_ref.ts";
 import { checkTokenRange, moeSelectRef, type RoutingRule } from "./moe_select_ref.ts";
 import { reluGradRef } from "./relu_grad_ref.ts";
@@ -210,9 +210,7 @@ export class CpuBackend implements Backend {
   ): Tensor {
     const d = b2.shape[0];
     const row0 = into?.row0 ?? 0;
-    if (into && (row0 < 0 || row0 + T > into.y.shape[0] || into.y.shape[1] !== d)) {
-      throw new RangeError(`moeMerge: rows ${row0} … ${row0 + T - 1} × ${d} do not fit [${into.y.shape}]`);
-    }
+    if (into) checkMergeInto(row0, T, d, into.y.shape);
     const res = residual && f32(residual).subarray(row0 * d, (row0 + T) * d);
     const y = moeMergeRef(f32(pairOut), u32(tokRows), u32(tokK), f32(b2), res, T, E, d, rowsPerPair);
     if (!into) return new CpuTensor(y, [T, d]);

@@ -5,6 +5,7 @@
 import type { BufferBinding, GpuContext } from "../gpu/context.ts";
 import { Params } from "../gpu/uniform_arena.ts";
 import { allocTensor, flatGrid } from "./gpu_util.ts";
+import { checkMergeInto } from "./moe_merge_ref.ts";
 import type { GpuTensor } from "./tensor.ts";
 
 /**
@@ -40,9 +41,7 @@ export function moeMergeGpu(
 ): GpuTensor {
   const d = b2.shape[0];
   const row0 = into?.row0 ?? 0;
-  if (into && (row0 < 0 || row0 + T > into.y.shape[0] || into.y.shape[1] !== d)) {
-    throw new RangeError(`moeMerge: rows ${row0} … ${row0 + T - 1} × ${d} do not fit [${into.y.shape}]`);
-  }
+  if (into) checkMergeInto(row0, T, d, into.y.shape);
   const y = into?.y ?? allocTensor(ctx, [T, d]);
   const cq = 8;
   const vec4 = !split && d % 4 === 0;

@@ -46,3 +46,17 @@ export function moeMergeRef(
   }
   return y;
 }
+
+/**
+ * Checks where a token chunk's merge writes: rows `row0 … row0 + T − 1` of an output of `shape`, d wide.
+ * @param row0 First row.
+ * @param T Rows.
+ * @param d Width.
+ * @param shape The output's shape.
+ * @throws {RangeError} When the rows do not fit.
+ */
+export function checkMergeInto(row0: number, T: number, d: number, shape: readonly number[]): void {
+  if (!Number.isInteger(row0) || row0 < 0 || row0 + T > shape[0] || shape[1] !== d) {
+    throw new RangeError(`moeMerge: rows ${row0} … ${row0 + T - 1} × ${d} do not fit [${shape}]`);
+  }
+}
