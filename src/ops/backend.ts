@@ -151,19 +151,6 @@ export interface Backend extends Disposable {
     count: number,
   ): MoeSelection;
   /**
-   * D2DMoE router |relu(x·R1)·R2| and selection in one op (the router's hidden layer on the tiled matmul,
-   * its output layer inside the selection kernel); zeroes `counts[countsOffset … +E)` first.
-   */
-  moeRouteSelect(
-    x: Tensor,
-    r1: Tensor,
-    r2: Tensor,
-    counts: Tensor,
-    countsOffset: number,
-    cap: number,
-    rule: RoutingRule,
-  ): MoeSelection;
-  /**
    * A whole D2DMoE FFN layer for a few tokens (decode): residual + FFN(LN?(x)), with `counts` [E]
    * (overwritten) receiving the tokens each expert ran. On the GPU: router+selection, fused expert
    * up/down projections and merge, three dispatches (`moe_ffn_decode.ts`). On the CPU, without per-pair

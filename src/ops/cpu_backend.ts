@@ -242,26 +242,6 @@ export class CpuBackend implements Backend {
     };
   }
 
-  moeRouteSelect(
-    x: Tensor,
-    r1: Tensor,
-    r2: Tensor,
-    counts: Tensor,
-    countsOffset: number,
-    cap: number,
-    rule: RoutingRule,
-  ): MoeSelection {
-    const [T, d] = x.shape;
-    const [w, E] = r2.shape;
-    const s = moeSelectRef(moeRouterRef(f32(x), f32(r1), f32(r2), { T, d, w, E }), T, E, cap, rule);
-    u32(counts).set(s.counts, countsOffset);
-    return {
-      lists: new CpuTensor(s.lists, [E * cap]),
-      tokRows: new CpuTensor(s.tokRows, [T * E]),
-      tokK: new CpuTensor(s.tokK, [T]),
-    };
-  }
-
   moeFfnDecode(
     x: Tensor,
     residual: Tensor | undefined,

@@ -31,7 +31,7 @@ import type { ExpertMatmulShape } from "./moe_expert_matmul_ref.ts";
 import { moeMergeGpu } from "./moe_merge.ts";
 import { moeRouterGpu } from "./moe_router.ts";
 import { moeFfnDecodeGpu } from "./moe_ffn_decode.ts";
-import { moeRouteSelectGpu, moeSelectGpu, moeSelectRangeGpu } from "./moe_select.ts";
+import { moeSelectGpu, moeSelectRangeGpu } from "./moe_select.ts";
 import type { RoutingRule } from "./moe_select_ref.ts";
 import { reluGradGpu } from "./relu_grad.ts";
 import { routerGradGpu } from "./router_grad.ts";
@@ -215,17 +215,6 @@ export class GpuBackend implements Backend {
       undefined,
       into && { y: gpu(into.y, "merge output"), row0: into.row0 },
     );
-  }
-  moeRouteSelect(
-    x: Tensor,
-    r1: Tensor,
-    r2: Tensor,
-    counts: Tensor,
-    countsOffset: number,
-    cap: number,
-    rule: RoutingRule,
-  ): MoeSelection {
-    return moeRouteSelectGpu(this.ctx, gpu(x), gpu(r1), gpu(r2), gpu(counts), countsOffset, cap, rule);
   }
   moeSelectRange(
     scores: Tensor,

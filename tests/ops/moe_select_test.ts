@@ -4,6 +4,8 @@ import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { moeSelectRef, type RoutingRule } from "../../src/ops/moe_select_ref.ts";
 import { moeRouterRef } from "../../src/ops/moe_router_ref.ts";
 import { CpuBackend } from "../../src/ops/cpu_backend.ts";
+import { moeRouteSelectGpu } from "../../src/ops/moe_select.ts";
+import type { GpuTensor } from "../../src/ops/tensor.ts";
 import type { Backend } from "../../src/ops/backend.ts";
 
 const be = await testGpu();
@@ -96,7 +98,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "moeRouteSelect: router hidden on the matmul + output layer in the selection kernel equal the references",
+    "moeRouteSelectGpu (decode path): router hidden on the matmul + output layer in the selection kernel equal the references",
   ignore: !be,
   ...gpuTestOptions,
   async fn() {
@@ -112,7 +114,8 @@ Deno.test({
       const want = moeSelectRef(scores, T, E, T, rule);
       const tx = be!.input(x, [T, d]), t1 = be!.input(r1, [d, w]), t2 = be!.input(r2, [w, E]);
       const counts = be!.input(new Uint32Array(E + 1).fill(5), [E + 1]);
-      const sel = be!.moeRouteSelect(tx, t1, t2, counts, 1, T, rule);
+      const g = (t: unknown) => t as GpuTensor;
+      const sel = moeRouteSelectGpu(be!.ctx, g(tx), g(t1), g(t2), g(counts), 1, T, rule);
       const [c, lists, rows, k] =
         (await be!.read([counts, sel.lists, sel.tokRows, sel.tokK])) as Uint32Array[];
       assert.equal(c[0], 5, "counter before the offset untouched");
