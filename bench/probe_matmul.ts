@@ -3,7 +3,9 @@
  * in place of `kernels/matmul_fast.wgsl` at 4096³, the batched FFN and BERT-base shapes, with optional
  * Dawn toggles and GROUP_M swizzle, after checking it against the CPU reference at awkward shapes.
  *
- *     deno run -A bench/probe_matmul.ts [--kernel FILE] [--flags a,b] [--group N] [--quick]
+ *     deno run -A bench/probe_matmul.ts [--kernel FILE] [--flags a,b] [--group N] [--bn 128|96|auto] [--quick]
+ *
+ * `--bn` is matmul_fast's column-tile width: fixed, or `auto` (the product's choice, `fastTileWidth`).
  *
  * Prints one JSON line per shape. Not part of the product: a winner would replace matmul_fast.wgsl.
  * Results so far: docs/kernels.md (matmul_fast.wgsl).
@@ -14,6 +16,7 @@ import { GpuContext } from "../src/gpu/context.ts";
 import { KERNEL_SOURCES } from "../src/gpu/kernels.ts";
 import { Params } from "../src/gpu/uniform_arena.ts";
 import { allocTensor } from "../src/ops/gpu_util.ts";
+import { fastTileWidth } from "../src/ops/matmul.ts";
 import { GpuBackend } from "../src/ops/gpu_backend.ts";
 import { matmulRef } from "../src/ops/matmul_ref.ts";
 import type { GpuTensor } from "../src/ops/tensor.ts";
@@ -28,6 +31,7 @@ const { values: o } = parseArgs({
     kernel: { type: "string" },
     flags: { type: "string", default: "" },
     group: { type: "string" },
+    bn: { type: "string", default: "128" },
     quick: { type: "boolean", default: false },
   },
 });
@@ -37,19 +41,23 @@ if (o.kernel) {
 const flags = o.flags ? [`enable-dawn-features=${o.flags}`] : [];
 const ctx = await GpuContext.create({ preference: o.quick ? "auto" : "dawn", dawnFlags: flags });
 const be = new GpuBackend(ctx);
-const label = `${o.kernel ?? "matmul_fast"}${o.flags ? " +" + o.flags : ""}${o.group ? " G" + o.group : ""}`;
+if (!["128", "96", "auto"].includes(o.bn!)) throw new RangeError(`--bn must be 128, 96 or auto, got ${o.bn}`);
+const label = `${o.kernel ?? "matmul_fast"}${o.flags ? " +" + o.flags : ""}${
+  o.group ? " G" + o.group : ""
+} BN ${o.bn}`;
 
 // matmulGpu's fast path, dispatched here because candidates may take override constants (GROUP_M) it does not pass.
 function run(a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, transB: boolean, bias?: GpuTensor) {
   const out = allocTensor(ctx, [m, n]);
+  const bn = o.bn === "auto" ? fastTileWidth(m, n) : Number(o.bn);
   const params = new Params().u32(m).u32(n).u32(k).u32(transB ? 1 : 0).u32(bias ? 1 : 0)
     .u32(bias ? 1 : 0).u32(0).u32(0);
   ctx.dispatch({
     kernel: "matmul_fast",
-    constants: { TRANS_B: transB ? 1 : 0, ...(o.group ? { GROUP_M: Number(o.group) } : {}) },
+    constants: { TRANS_B: transB ? 1 : 0, BN: bn, ...(o.group ? { GROUP_M: Number(o.group) } : {}) },
     params: params.bytes(),
     buffers: [a.buffer, b.buffer, bias?.buffer ?? ctx.placeholder, ctx.placeholder, out.buffer],
-    workgroups: [Math.ceil(n / 128), Math.ceil(m / 128)],
+    workgroups: [Math.ceil(n / bn), Math.ceil(m / 128)],
   });
   return out;
 }
@@ -95,6 +103,7 @@ for (const [name, m, k, n] of shapes) {
   console.log(JSON.stringify({
     label,
     shape: `${name} ${m}x${k}x${n}`,
+    bn: o.bn === "auto" ? fastTileWidth(m, n) : Number(o.bn),
     ms: +t.median.toFixed(4),
     tflops: +((2 * m * k * n) / t.median / 1e9).toFixed(2),
   }));

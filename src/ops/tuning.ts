@@ -59,6 +59,11 @@ export interface MoeDecodeConfig {
 export interface Tuning {
   /** Kernel for M above `gemvMaxM` on aligned shapes: the unrolled 128×128 `fast` one or the configurable `tiled`. */
   matmulKernel: "fast" | "tiled";
+  /**
+   * Whether `matmul_fast` may take 128×96 tiles where they fill `minWorkgroups` better (see `fastTileWidth`
+   * in matmul.ts).
+   */
+  matmulFastNarrow: boolean;
   /** Tiles for big products, tried in order: the first whose grid has ≥ `minWorkgroups` workgroups wins. */
   matmulTiles: MatmulTile[];
   /** Workgroups a tile choice should fill (about 2 per SM on an H200: 132 SMs). */
@@ -89,6 +94,7 @@ export interface Tuning {
 /** The configuration we expect to win on the H200 (see docs/kernels.md); `bench/tune.ts` checks it. */
 export const DEFAULT_TUNING: Tuning = {
   matmulKernel: "fast",
+  matmulFastNarrow: true,
   matmulTiles: [
     { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, GROUP_M: 8 },
     { BM: 64, BN: 128, BK: 8, TM: 8, TN: 8, GROUP_M: 8 },

@@ -3,7 +3,7 @@ import { assertClose } from "../helpers/close.ts";
 import { randomF32 } from "../helpers/data.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 import { matmulRef } from "../../src/ops/matmul_ref.ts";
-import { matmulGpu } from "../../src/ops/matmul.ts";
+import { fastTileWidth, matmulGpu } from "../../src/ops/matmul.ts";
 import type { Activation } from "../../src/ops/activation.ts";
 import type { GpuTensor } from "../../src/ops/tensor.ts";
 import { DEFAULT_TUNING, type MatmulTile, pickMatmulTile, tileProblem } from "../../src/ops/tuning.ts";
@@ -98,6 +98,14 @@ Deno.test({
 
 Deno.test("matmul: tile choice fills the device, falling back to smaller tiles for small outputs", () => {
   assert.equal(pickMatmulTile(4096, 4096).BM, 128);
+  // matmul_fast's column width: BERT-base's 4096-row products at N = 768 and 2,304 fill the H200's 264
+  // resident workgroups better in 128×96 tiles; 3,072 and 4,096 columns stay at 128.
+  assert.deepEqual(
+    [[4096, 768], [4096, 2304], [4096, 3072], [4096, 4096], [50432, 768], [4096, 100]].map(([m, n]) =>
+      fastTileWidth(m, n)
+    ),
+    [96, 96, 128, 128, 128, 128],
+  );
   assert.equal(pickMatmulTile(50432, 768).BM, 128);
   const small = pickMatmulTile(128, 768);
   assert.ok(small.BM * small.BN < 128 * 128);
@@ -105,12 +113,24 @@ Deno.test("matmul: tile choice fills the device, falling back to smaller tiles f
 
 Deno.test({
   name:
-    "matmul_fast: the unrolled 128×128 kernel equals the reference (M and N not multiples of 128, both B layouts)",
+    "matmul_fast: the unrolled kernel equals the reference in 128×128 and 128×96 tiles (M and N not multiples of 128, both B layouts)",
   ignore: !be,
   ...gpuTestOptions,
   async fn() {
     let seed = 900;
-    for (const [m, k, n] of [[1, 8, 4], [9, 16, 132], [130, 24, 68], [257, 40, 260]]) {
+    // The last two take 128×96 tiles (N a multiple of 96), with three vec4 loads of A per thread.
+    assert.deepEqual([fastTileWidth(257, 260), fastTileWidth(130, 192), fastTileWidth(257, 288)], [
+      128,
+      96,
+      96,
+    ]);
+    for (
+      const [m, k, n] of [[1, 8, 4], [9, 16, 132], [130, 24, 68], [257, 40, 260], [130, 24, 192], [
+        257,
+        40,
+        288,
+      ]]
+    ) {
       for (const transB of [false, true]) {
         const a = randomF32(m * k, seed++), b = randomF32(k * n, seed++);
         const bias = randomF32(n, seed++), res = randomF32(m * n, seed++);
