@@ -1,19 +1,21 @@
 /**
- * Probe for matmul_fast candidates on the GPU machine (issue 6, matmul ≥ 0.8× cuBLAS): times a WGSL file
- * in place of `kernels/matmul_fast.wgsl` at 4096³, the batched FFN and BERT-base shapes, with optional
- * Dawn toggles and GROUP_M swizzle, after checking it against the CPU reference at awkward shapes.
+ * Probe for matmul_fast candidates on the GPU machine (issue 6, matmul ≥ 0.8× cuBLAS): times WGSL files in
+ * place of `kernels/matmul_fast.wgsl` at 4096³, the batched FFN and BERT-base shapes, with optional Dawn
+ * toggles and column-tile width, after checking each against the CPU reference at awkward shapes.
  *
- *     deno run -A bench/probe_matmul.ts [--kernel FILE] [--flags a,b] [--group N] [--bn 128|96|auto] [--quick]
+ *     deno run -A --v8-flags=--expose-gc bench/probe_matmul.ts [--variant SPEC ...] [--rounds N] [--quick]
  *
- * `--bn` is matmul_fast's column-tile width: fixed, or `auto` (the product's choice, `fastTileWidth`).
+ * A SPEC is `label[:file=FILE][:bn=128|96|auto][:flags=a,b][:group=N]` (`bn=auto` is the product's choice,
+ * `fastTileWidth`; `flags` are Dawn toggles, each set its own device). All variants run in one process,
+ * interleaved per shape for `--rounds` rounds, because wall times on the lent H200 jump 2–3× now and then:
+ * one JSON line per variant and shape gives the best and the median round.
  *
- * Prints one JSON line per shape. Not part of the product: a winner would replace matmul_fast.wgsl.
- * Results so far: docs/kernels.md (matmul_fast.wgsl).
+ * Not part of the product: a winner would replace matmul_fast.wgsl. Results so far: docs/kernels.md.
  * @module
  */
 import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
-import { KERNEL_SOURCES } from "../src/gpu/kernels.ts";
+import { KERNEL_SOURCES, type KernelName } from "../src/gpu/kernels.ts";
 import { Params } from "../src/gpu/uniform_arena.ts";
 import { allocTensor } from "../src/ops/gpu_util.ts";
 import { fastTileWidth } from "../src/ops/matmul.ts";
@@ -28,33 +30,71 @@ import { timeIt } from "./timing.ts";
 const { values: o } = parseArgs({
   args: Deno.args,
   options: {
-    kernel: { type: "string" },
-    flags: { type: "string", default: "" },
-    group: { type: "string" },
-    bn: { type: "string", default: "128" },
+    variant: { type: "string", multiple: true, default: ["fast:bn=auto"] },
+    rounds: { type: "string", default: "5" },
     quick: { type: "boolean", default: false },
   },
 });
-if (o.kernel) {
-  (KERNEL_SOURCES as Record<string, string>).matmul_fast = Deno.readTextFileSync(o.kernel);
-}
-const flags = o.flags ? [`enable-dawn-features=${o.flags}`] : [];
-const ctx = await GpuContext.create({ preference: o.quick ? "auto" : "dawn", dawnFlags: flags });
-const be = new GpuBackend(ctx);
-if (!["128", "96", "auto"].includes(o.bn!)) throw new RangeError(`--bn must be 128, 96 or auto, got ${o.bn}`);
-const label = `${o.kernel ?? "matmul_fast"}${o.flags ? " +" + o.flags : ""}${
-  o.group ? " G" + o.group : ""
-} BN ${o.bn}`;
 
-// matmulGpu's fast path, dispatched here because candidates may take override constants (GROUP_M) it does not pass.
-function run(a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, transB: boolean, bias?: GpuTensor) {
+interface Variant {
+  label: string;
+  kernel: string;
+  bn: "auto" | number;
+  group?: number;
+  ctx: GpuContext;
+  be: GpuBackend;
+}
+
+const contexts = new Map<string, GpuContext>();
+const variants: Variant[] = [];
+for (const [i, spec] of o.variant!.entries()) {
+  const [label, ...parts] = spec.split(":");
+  const kv = Object.fromEntries(parts.map((p) => p.split("=") as [string, string]));
+  let kernel = "matmul_fast";
+  if (kv.file) {
+    kernel = `matmul_probe_${i}`;
+    (KERNEL_SOURCES as Record<string, string>)[kernel] = Deno.readTextFileSync(kv.file);
+  }
+  const bn = kv.bn === undefined || kv.bn === "auto" ? "auto" : Number(kv.bn);
+  if (bn !== "auto" && bn !== 128 && bn !== 96) throw new RangeError(`${spec}: bn must be 128, 96 or auto`);
+  const flags = kv.flags ?? "";
+  let ctx = contexts.get(flags);
+  if (!ctx) {
+    ctx = await GpuContext.create({
+      preference: o.quick ? "auto" : "dawn",
+      dawnFlags: flags ? [`enable-dawn-features=${flags}`] : [],
+    });
+    contexts.set(flags, ctx);
+  }
+  variants.push({
+    label,
+    kernel,
+    bn,
+    group: kv.group ? Number(kv.group) : undefined,
+    ctx,
+    be: new GpuBackend(ctx),
+  });
+}
+
+// matmulGpu's fast path, dispatched here because candidates may take constants it does not pass.
+function run(
+  v: Variant,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  transB: boolean,
+  bias?: GpuTensor,
+) {
+  const { ctx } = v;
   const out = allocTensor(ctx, [m, n]);
-  const bn = o.bn === "auto" ? fastTileWidth(m, n) : Number(o.bn);
+  const bn = v.bn === "auto" ? fastTileWidth(m, n) : v.bn;
   const params = new Params().u32(m).u32(n).u32(k).u32(transB ? 1 : 0).u32(bias ? 1 : 0)
     .u32(bias ? 1 : 0).u32(0).u32(0);
   ctx.dispatch({
-    kernel: "matmul_fast",
-    constants: { TRANS_B: transB ? 1 : 0, BN: bn, ...(o.group ? { GROUP_M: Number(o.group) } : {}) },
+    kernel: v.kernel as KernelName,
+    constants: { TRANS_B: transB ? 1 : 0, BN: bn, ...(v.group ? { GROUP_M: v.group } : {}) },
     params: params.bytes(),
     buffers: [a.buffer, b.buffer, bias?.buffer ?? ctx.placeholder, ctx.placeholder, out.buffer],
     workgroups: [Math.ceil(n / bn), Math.ceil(m / 128)],
@@ -62,21 +102,30 @@ function run(a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, transB
   return out;
 }
 
-// Correctness at awkward shapes (relu + bias epilogue, both B layouts).
-let worst = 0;
-for (const [m, k, n, t] of [[133, 40, 260, false], [200, 72, 131, true], [257, 520, 388, false]] as const) {
-  const rng = new Rng(m + n);
-  const a = randomF32(m * k, rng), b = randomF32(k * n, rng), bias = randomF32(n, rng);
-  const ta = be.upload(a, [m, k]) as GpuTensor, tb = be.upload(b, t ? [n, k] : [k, n]) as GpuTensor;
-  const tbias = be.upload(bias, [n]) as GpuTensor;
-  const out = run(ta, tb, m, k, n, t, tbias);
-  const [got] = await be.read([out]);
-  const want = matmulRef(a, b, m, k, n, { transB: t, act: "relu" }, bias);
-  worst = Math.max(worst, maxAbsDiff(got as Float32Array, want));
-  be.release(out);
-  for (const x of [ta, tb, tbias]) be.free(x);
+// Correctness at awkward shapes (relu + bias epilogue, both B layouts, both widths where auto picks 96).
+for (const v of variants) {
+  let worst = 0;
+  for (
+    const [m, k, n, t] of [[133, 40, 260, false], [200, 72, 131, true], [257, 520, 388, false], [
+      130,
+      24,
+      192,
+      true,
+    ]] as const
+  ) {
+    const rng = new Rng(m + n);
+    const a = randomF32(m * k, rng), b = randomF32(k * n, rng), bias = randomF32(n, rng);
+    const ta = v.be.upload(a, [m, k]) as GpuTensor, tb = v.be.upload(b, t ? [n, k] : [k, n]) as GpuTensor;
+    const tbias = v.be.upload(bias, [n]) as GpuTensor;
+    const out = run(v, ta, tb, m, k, n, t, tbias);
+    const [got] = await v.be.read([out]);
+    const want = matmulRef(a, b, m, k, n, { transB: t, act: "relu" }, bias);
+    worst = Math.max(worst, maxAbsDiff(got as Float32Array, want));
+    v.be.release(out);
+    for (const x of [ta, tb, tbias]) v.be.free(x);
+  }
+  console.log(JSON.stringify({ label: v.label, check_max_abs_diff: worst }));
 }
-console.log(JSON.stringify({ label, check_max_abs_diff: worst }));
 
 const shapes: [string, number, number, number][] = o.quick ? [["tiny", 256, 256, 256]] : [
   ["square", 4096, 4096, 4096],
@@ -87,28 +136,57 @@ const shapes: [string, number, number, number][] = o.quick ? [["tiny", 256, 256,
   ["bert_up", 4096, 768, 3072],
   ["bert_down", 4096, 3072, 768],
 ];
-const rng = new Rng(7);
+const rounds = Number(o.rounds);
 for (const [name, m, k, n] of shapes) {
-  const a = be.upload(randomF32(m * k, rng), [m, k]) as GpuTensor;
-  const b = be.upload(randomF32(k * n, rng, 1 / Math.sqrt(k)), [k, n]) as GpuTensor;
-  const bias = be.upload(randomF32(n, rng, 0.02), [n]) as GpuTensor;
-  const t = await timeIt(
-    () => {
-      ctx.pool.release(run(a, b, m, k, n, false, bias).buffer);
-      ctx.flush();
-    },
-    () => ctx.sync(),
-    { warmup: 3, repeats: 7, minBatchMs: 60, maxBatch: 100, budgetMs: 3000 },
-  );
-  console.log(JSON.stringify({
-    label,
-    shape: `${name} ${m}x${k}x${n}`,
-    bn: o.bn === "auto" ? fastTileWidth(m, n) : Number(o.bn),
-    ms: +t.median.toFixed(4),
-    tflops: +((2 * m * k * n) / t.median / 1e9).toFixed(2),
-  }));
-  for (const x of [a, b, bias]) be.free(x);
-  await ctx.sync();
-  ctx.pool.trim();
+  const rng = new Rng(7);
+  const hostA = randomF32(m * k, rng),
+    hostB = randomF32(k * n, rng, 1 / Math.sqrt(k)),
+    hostBias = randomF32(n, rng, 0.02);
+  const perCtx = new Map<GpuContext, { be: GpuBackend; ts: GpuTensor[] }>();
+  for (const v of variants) {
+    if (!perCtx.has(v.ctx)) {
+      perCtx.set(v.ctx, {
+        be: v.be,
+        ts: [
+          v.be.upload(hostA, [m, k]),
+          v.be.upload(hostB, [k, n]),
+          v.be.upload(hostBias, [n]),
+        ] as GpuTensor[],
+      });
+    }
+  }
+  const times: number[][] = variants.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, v] of variants.entries()) {
+      const [a, b, bias] = perCtx.get(v.ctx)!.ts;
+      const t = await timeIt(
+        () => {
+          v.ctx.pool.release(run(v, a, b, m, k, n, false, bias).buffer);
+          v.ctx.flush();
+        },
+        () => v.ctx.sync(),
+        { warmup: r === 0 ? 3 : 1, repeats: 3, minBatchMs: 40, maxBatch: 100, budgetMs: 600 },
+      );
+      times[i].push(t.median);
+    }
+  }
+  for (const [i, v] of variants.entries()) {
+    const ts = [...times[i]].sort((x, y) => x - y);
+    const best = ts[0], median = ts[Math.floor(ts.length / 2)];
+    console.log(JSON.stringify({
+      label: v.label,
+      shape: `${name} ${m}x${k}x${n}`,
+      bn: v.bn === "auto" ? fastTileWidth(m, n) : v.bn,
+      best_ms: +best.toFixed(4),
+      median_ms: +median.toFixed(4),
+      tflops_best: +((2 * m * k * n) / best / 1e9).toFixed(2),
+      tflops_median: +((2 * m * k * n) / median / 1e9).toFixed(2),
+    }));
+  }
+  for (const [ctx, { be, ts }] of perCtx) {
+    for (const x of ts) be.free(x);
+    await ctx.sync();
+    ctx.pool.trim();
+  }
 }
-ctx.destroy();
+for (const ctx of contexts.values()) ctx.destroy();
