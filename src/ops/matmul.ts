@@ -64,7 +64,7 @@ export function matmulGpu(
     (m <= TUNING.gemvMaxM &&
         gemvGrid(n, opts.transB ?? false, gemvConfigFor(n, opts.transB ?? false)) <= MAX_GRID
       ? "gemv"
-      : TUNING.matmulKernel === "fast" && fastFits(k, n, opts.transB ?? false) && fastFillsDevice(m, n)
+      : TUNING.matmulKernel === "fast" && fastFits(k, n, opts.transB ?? false)
       ? "fast"
       : "tiled");
   if (kernel === "gemv") return gemvGpu(ctx, a, b, m, k, n, opts, bias, residual, fuse);
@@ -76,18 +76,6 @@ export function matmulGpu(
   if (x !== a) ctx.pool.release(x.buffer);
   if (fuse.copy) stridedCopyGpu(ctx, out, fuse.copy.dst, fuse.copy.spec);
   return out;
-}
-
-/**
- * Whether `matmul_fast`'s 128-row tiles give an M×N output at least half the device's resident workgroups
- * (`TUNING.minWorkgroups`). Narrow or short products (a D2DMoE router's x·R1 at N = 128: 32 workgroups
- * for 4,096 tokens, 4 TFLOP/s on the H200) go to the tiled kernel, whose smaller tiles fill the device.
- * @param m Output rows.
- * @param n Output columns.
- * @returns True when the fast kernel's grid is big enough.
- */
-export function fastFillsDevice(m: number, n: number): boolean {
-  return Math.ceil(m / 128) * Math.ceil(n / fastTileWidth(m, n)) >= TUNING.minWorkgroups / 2;
 }
 
 /** Shapes `kernels/matmul_fast.wgsl` handles: K a multiple of 8, and N of 4 unless B is [N, K]. */
