@@ -6,7 +6,9 @@
 #   bash bench/convert_repeat.sh RUNS LIMIT_S convert-flags...
 # e.g. bash bench/convert_repeat.sh 6 90 --model relu_dev/gpt2-relu --expert-size 16 \
 #        --calib relu_dev/calib_ids_262144.json --calib-tokens 131072
-# Each run gets its own seed and output folder; a run past LIMIT_S seconds counts as hung. Logs go to
+# Each run gets its own seed and output folder; a run past LIMIT_S seconds counts as hung: before it is
+# killed, $OUT/convert_N.hang gets each of its threads' name, state, kernel wait channel and current system
+# call (and native stacks where gdb or eu-stack exists), to tell a GPU wait from a lock. Logs go to
 # $OUT/convert_N.err; the summary line is "hung H of RUNS".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,13 +19,46 @@ shift 2
 # shellcheck disable=SC1091
 source .devpack/setup.sh
 hung=0
+# Where a hung process waits: GPU utilisation, CPU use, and per thread name, state, wait channel and system
+# call (number and arguments).
+diagnose() {
+  local pid=$1
+  # GPU busy (a kernel that never ends) or idle (work lost), and whether the main thread spins
+  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv 2>&1
+  local t0 t1
+  t0=$(awk '{print $14 + $15}' /proc/"$pid"/stat)
+  sleep 2
+  t1=$(awk '{print $14 + $15}' /proc/"$pid"/stat)
+  echo "process CPU ticks in 2 s: $((t1 - t0))"
+  for t in /proc/"$pid"/task/*; do
+    echo "tid ${t##*/} $(cat "$t/comm" 2>/dev/null) state $(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+      "wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cat "$t/syscall" 2>/dev/null)"
+  done
+  if command -v gdb >/dev/null; then
+    gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>&1 | grep -E '^(Thread|#)' | head -400
+  elif command -v eu-stack >/dev/null; then
+    eu-stack -p "$pid" 2>&1 | head -400
+  else
+    echo "(no gdb or eu-stack for native stacks)"
+  fi
+}
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
-  timeout "$limit" deno run -A --v8-flags=--max-semi-space-size=64 --node-modules-dir=none --cached-only \
+  deno run -A --v8-flags=--max-semi-space-size=64 --node-modules-dir=none --cached-only \
     src/cli/main.ts convert "$@" \
-    --seed "$i" --out "/tmp/convert_repeat_$i" --overwrite >"$OUT/convert_$i.out" 2>"$OUT/convert_$i.err"
-  rc=$?
-  [ "$rc" = 124 ] && hung=$((hung + 1))
+    --seed "$i" --out "/tmp/convert_repeat_$i" --overwrite >"$OUT/convert_$i.out" 2>"$OUT/convert_$i.err" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null && [ $(($(date +%s) - start)) -lt "$limit" ]; do sleep 1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    diagnose "$pid" >"$OUT/convert_$i.hang" 2>&1
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    rc=124
+    hung=$((hung + 1))
+  else
+    wait "$pid"
+    rc=$?
+  fi
   echo "run $i: exit $rc after $(($(date +%s) - start)) s; last progress: $(tr '\r' '\n' <"$OUT/convert_$i.err" | grep -av '^\s*$' | tail -1)"
 done
 echo "hung $hung of $runs"
