@@ -1,7 +1,7 @@
 // Backend choice: "auto" takes a hardware GPU, passes a software adapter over for the CPU kernels (and says
 // why), and "cpu" / "gpu" force their choice.
 import assert from "node:assert/strict";
-import { createBackend } from "../../src/ops/select_backend.ts";
+import { createBackend, parseDawnFlags } from "../../src/ops/select_backend.ts";
 import { gpuTestOptions, testGpu } from "../helpers/gpu.ts";
 
 const gpu = await testGpu();
@@ -31,4 +31,17 @@ Deno.test({
       assert.equal(auto.info.kind, "gpu", "a hardware adapter is used");
     }
   },
+});
+
+Deno.test("parseDawnFlags: space-separated key=value options; anything else is named in the error", () => {
+  assert.deepEqual(parseDawnFlags(""), []);
+  assert.deepEqual(
+    parseDawnFlags("enable-dawn-features=disable_robustness  backend=vulkan\n"),
+    ["enable-dawn-features=disable_robustness", "backend=vulkan"],
+  );
+  assert.throws(
+    () => parseDawnFlags("backend=vulkan disable_robustness"),
+    /"disable_robustness" is not key=value/,
+  );
+  assert.throws(() => parseDawnFlags("=x"), /D2D_DAWN_FLAGS/);
 });
