@@ -1,12 +1,14 @@
 /**
- * Probe for matmul_fast candidates on the GPU machine (issue 6, matmul ≥ 0.8× cuBLAS): times WGSL files in
- * place of `kernels/matmul_fast.wgsl` at 4096³, the batched FFN and BERT-base shapes, with optional Dawn
- * toggles and column-tile width, after checking each against the CPU reference at awkward shapes.
+ * Probe for fast-matmul candidates on the GPU machine (issue 6, matmul ≥ 0.8× cuBLAS): times WGSL files in
+ * place of `kernels/matmul_fast.wgsl` (128×128 tiles) or `kernels/matmul_fast96.wgsl` (128×96) at 4096³, the
+ * batched FFN and BERT-base shapes, with optional Dawn toggles, after checking each against the CPU
+ * reference at awkward shapes.
  *
  *     deno run -A --v8-flags=--expose-gc bench/probe_matmul.ts [--variant SPEC ...] [--rounds N] [--quick]
  *
- * A SPEC is `label[:file=FILE][:bn=128|96|auto][:flags=a,b][:group=N]` (`bn=auto` is the product's choice,
- * `fastTileWidth`; `flags` are Dawn toggles, each set its own device). All variants run in one process,
+ * A SPEC is `label[:bn=128|96|auto][:file=FILE][:flags=a,b][:group=N]`: the tile width (`auto` is the
+ * product's choice, `fastTileWidth`), a WGSL file to time in place of that width's kernel (a file with
+ * `auto` replaces both), Dawn toggles (each set its own device) and a GROUP_M swizzle. All variants run in one process,
  * interleaved per shape for `--rounds` rounds, because wall times on the lent H200 jump 2–3× now and then:
  * one JSON line per variant and shape gives the best and the median round.
  *
@@ -38,7 +40,8 @@ const { values: o } = parseArgs({
 
 interface Variant {
   label: string;
-  kernel: string;
+  /** Kernel name per tile width. */
+  kernels: Record<number, string>;
   bn: "auto" | number;
   group?: number;
   ctx: GpuContext;
@@ -50,13 +53,16 @@ const variants: Variant[] = [];
 for (const [i, spec] of o.variant!.entries()) {
   const [label, ...parts] = spec.split(":");
   const kv = Object.fromEntries(parts.map((p) => p.split("=") as [string, string]));
-  let kernel = "matmul_fast";
-  if (kv.file) {
-    kernel = `matmul_probe_${i}`;
-    (KERNEL_SOURCES as Record<string, string>)[kernel] = Deno.readTextFileSync(kv.file);
-  }
   const bn = kv.bn === undefined || kv.bn === "auto" ? "auto" : Number(kv.bn);
   if (bn !== "auto" && bn !== 128 && bn !== 96) throw new RangeError(`${spec}: bn must be 128, 96 or auto`);
+  const kernels: Record<number, string> = { 128: "matmul_fast", 96: "matmul_fast96" };
+  if (kv.file) {
+    const source = Deno.readTextFileSync(kv.file);
+    for (const w of bn === "auto" ? [128, 96] : [bn]) {
+      kernels[w] = `matmul_probe_${i}_${w}`;
+      (KERNEL_SOURCES as Record<string, string>)[kernels[w]] = source;
+    }
+  }
   const flags = kv.flags ?? "";
   let ctx = contexts.get(flags);
   if (!ctx) {
@@ -68,7 +74,7 @@ for (const [i, spec] of o.variant!.entries()) {
   }
   variants.push({
     label,
-    kernel,
+    kernels,
     bn,
     group: kv.group ? Number(kv.group) : undefined,
     ctx,
@@ -93,8 +99,8 @@ function run(
   const params = new Params().u32(m).u32(n).u32(k).u32(transB ? 1 : 0).u32(bias ? 1 : 0)
     .u32(bias ? 1 : 0).u32(0).u32(0);
   ctx.dispatch({
-    kernel: v.kernel as KernelName,
-    constants: { TRANS_B: transB ? 1 : 0, BN: bn, ...(v.group ? { GROUP_M: v.group } : {}) },
+    kernel: v.kernels[bn] as KernelName,
+    constants: { TRANS_B: transB ? 1 : 0, ...(v.group ? { GROUP_M: v.group } : {}) },
     params: params.bytes(),
     buffers: [a.buffer, b.buffer, bias?.buffer ?? ctx.placeholder, ctx.placeholder, out.buffer],
     workgroups: [Math.ceil(n / bn), Math.ceil(m / 128)],

@@ -1,17 +1,14 @@
 // C[M, N] = act(A[M, K] · B + bias) + residual — the fast path for aligned shapes (K % 8 == 0, and
 // N % 4 == 0 unless B is [N, K]); matmul.wgsl serves every other shape. Same parameters and epilogue.
 //
-// 128×BN output tile (BN = 128 or 96), 2·BN threads (16 rows × BN/8 columns), each thread an 8×8 block as
-// 2×2 sub-blocks of 4×4 spaced 64 rows / BN/2 columns apart. BN = 96 exists for wave quantization: an
-// H200 holds two workgroups per SM (264), so 4096×768 in 128×128 tiles (192 workgroups) leaves a quarter
-// of the slots idle, where 128×96 tiles (256) fill them; matmul.ts picks the width per shape.
-// The accumulators are 16 named vec4 registers and the inner product is written out in full: no private
-// arrays indexed in loops, which GPU compilers may place in local memory.
-// K advances 16 at a time through one stage of workgroup memory (16 KB at BN = 128): two barriers per
-// 1,024 FMAs per thread (K step 8: per 512; two stages of 16 would halve occupancy; both measured slower on
-// the H200, see docs/kernels.md). The next step's global loads (vec4s of A and B, two or three per thread)
-// are issued before the current step's FMAs, so their latency hides behind the arithmetic. GROUP_M > 1 walks
-// the grid in groups of row tiles (L2 reuse of B); 1 keeps the dispatch order.
+// 128×128 output tile, 256 threads (16×16), each thread an 8×8 block as 2×2 sub-blocks of 4×4 spaced
+// 64 rows / 64 columns apart. The accumulators are 16 named vec4 registers and the inner product is
+// written out in full: no private arrays indexed in loops, which GPU compilers may place in local memory.
+// K advances 16 at a time through one 16 KB stage of workgroup memory: two barriers per 1,024 FMAs per
+// thread (K step 8: per 512; two stages of 16 would halve occupancy; both measured slower on the H200, see
+// docs/kernels.md). The next step's global loads (two vec4 of A and two of B per thread) are issued before
+// the current step's FMAs, so their latency hides behind the arithmetic. GROUP_M > 1 walks the grid in
+// groups of row tiles (L2 reuse of B); 1 keeps the dispatch order.
 
 struct Params {
   M: u32, N: u32, K: u32,
@@ -31,15 +28,9 @@ struct Params {
 
 override TRANS_B: bool = false;
 override GROUP_M: u32 = 1u;
-// Output columns per workgroup: 128 or 96 (see the header).
-override BN: u32 = 128u;
-// Threads per workgroup, threads per row of the tile, and vec4 columns of a staged B row.
-override WG: u32 = 2u * BN;
-override NT: u32 = BN / 8u;
-override NQ: u32 = BN / 4u;
 
 var<workgroup> As: array<vec4<f32>, 512>; // [k 0..15][m / 4 0..31]
-var<workgroup> Bs: array<vec4<f32>, 512>; // [k 0..15][n / 4 0..BN/4)
+var<workgroup> Bs: array<vec4<f32>, 512>; // [k 0..15][n / 4 0..31]
 
 fn erf_approx(x: f32) -> f32 {
   let a = abs(x);
@@ -72,71 +63,29 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
   }
 }
 
-// One K step's global loads for this thread. Loads are numbered i = li + j·WG (j = 0, 1, 2): A's 512
-// vec4s (128 rows × 4 k-quads) take i as (row i / 4, quad i % 4); B's 4·BN vec4s likewise as (column i / 4,
-// quad i % 4) when it is [N, K], or as (k i / (BN/4), column quad i % (BN/4)) when it is [K, N].
-// Out-of-range elements read as zero.
-struct Staged { a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
+// One K step's global loads for this thread: A rows lr and lr + 64 at k quad lq; B likewise ([N, K]) or
+// B rows k = lb and lb + 8 at column quad lc ([K, N]). Out-of-range elements read as zero.
+struct Staged { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
 
-fn load_a(k0: u32, row0: u32, i: u32) -> vec4<f32> {
+fn load_step(k0: u32, row0: u32, col0: u32, lr: u32, lq: u32, lb: u32, lc: u32) -> Staged {
   let K = p.K;
-  let q = i % 4u;
-  let row = row0 + i / 4u;
-  if (i < 512u && k0 + q * 4u < K && row < p.M) { return A[row * (K >> 2u) + (k0 >> 2u) + q]; }
-  return vec4<f32>(0.0);
-}
-
-fn load_b(k0: u32, col0: u32, i: u32) -> vec4<f32> {
-  let K = p.K;
+  let kq = (k0 >> 2u) + lq;
+  let k_in = k0 + lq * 4u < K;
+  var r = Staged(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  if (k_in && row0 + lr < p.M) { r.a0 = A[(row0 + lr) * (K >> 2u) + kq]; }
+  if (k_in && row0 + lr + 64u < p.M) { r.a1 = A[(row0 + lr + 64u) * (K >> 2u) + kq]; }
   if (TRANS_B) {
-    let q = i % 4u;
-    let col = col0 + i / 4u;
-    if (k0 + q * 4u < K && col < p.N) { return B[col * (K >> 2u) + (k0 >> 2u) + q]; }
-  } else {
-    let k = k0 + i / NQ;
-    let col = col0 + (i % NQ) * 4u;
-    if (k < K && col < p.N) { return B[k * (p.N >> 2u) + col / 4u]; }
+    if (k_in && col0 + lr < p.N) { r.b0 = B[(col0 + lr) * (K >> 2u) + kq]; }
+    if (k_in && col0 + lr + 64u < p.N) { r.b1 = B[(col0 + lr + 64u) * (K >> 2u) + kq]; }
+  } else if (col0 + lc * 4u < p.N) {
+    let nq = p.N >> 2u;
+    if (k0 + lb < K) { r.b0 = B[(k0 + lb) * nq + col0 / 4u + lc]; }
+    if (k0 + lb + 8u < K) { r.b1 = B[(k0 + lb + 8u) * nq + col0 / 4u + lc]; }
   }
-  return vec4<f32>(0.0);
-}
-
-fn load_step(k0: u32, row0: u32, col0: u32, li: u32) -> Staged {
-  var r: Staged;
-  r.a0 = load_a(k0, row0, li);
-  r.a1 = load_a(k0, row0, li + WG);
-  r.a2 = vec4<f32>(0.0);
-  if (WG < 256u) { r.a2 = load_a(k0, row0, li + 2u * WG); }
-  r.b0 = load_b(k0, col0, li);
-  r.b1 = load_b(k0, col0, li + WG);
   return r;
 }
 
-// Stages A's load number i (see load_a) k-major: As[k][m / 4][m % 4].
-fn store_a(i: u32, v: vec4<f32>) {
-  if (i >= 512u) { return; }
-  let m = i / 4u;
-  let k = (i % 4u) * 4u;
-  As[(k + 0u) * 32u + m / 4u][m % 4u] = v.x;
-  As[(k + 1u) * 32u + m / 4u][m % 4u] = v.y;
-  As[(k + 2u) * 32u + m / 4u][m % 4u] = v.z;
-  As[(k + 3u) * 32u + m / 4u][m % 4u] = v.w;
-}
-
-// Stages B's load number i k-major: Bs[k][n / 4] (a [N, K] B is transposed on the way).
-fn store_b(i: u32, v: vec4<f32>) {
-  if (TRANS_B) {
-    let n = i / 4u;
-    let k = (i % 4u) * 4u;
-    Bs[(k + 0u) * NQ + n / 4u][n % 4u] = v.x;
-    Bs[(k + 1u) * NQ + n / 4u][n % 4u] = v.y;
-    Bs[(k + 2u) * NQ + n / 4u][n % 4u] = v.z;
-    Bs[(k + 3u) * NQ + n / 4u][n % 4u] = v.w;
-  } else {
-    Bs[i] = v;
-  }
-}
-
-@compute @workgroup_size(WG)
+@compute @workgroup_size(256)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -150,9 +99,14 @@ fn main(
   let tm = first_m + (pid % in_group) % group_rows;
   let tn = (pid % in_group) / group_rows;
   let row0 = tm * 128u;
-  let col0 = tn * BN;
-  let tx = li % NT;
-  let ty = li / NT;
+  let col0 = tn * 128u;
+  let tx = li % 16u;
+  let ty = li / 16u;
+  // this thread's global-load lanes (see load_step)
+  let lr = li / 4u;
+  let lq = li % 4u;
+  let lb = li / 32u;
+  let lc = li % 32u;
   var c000 = vec4<f32>(0.0);
   var c001 = vec4<f32>(0.0);
   var c010 = vec4<f32>(0.0);
@@ -170,22 +124,41 @@ fn main(
   var c130 = vec4<f32>(0.0);
   var c131 = vec4<f32>(0.0);
   let steps = (p.K + 15u) / 16u;
-  var r = load_step(0u, row0, col0, li);
+  var r = load_step(0u, row0, col0, lr, lq, lb, lc);
   for (var s = 0u; s < steps; s++) {
-    // registers → workgroup memory
-    store_a(li, r.a0);
-    store_a(li + WG, r.a1);
-    if (WG < 256u) { store_a(li + 2u * WG, r.a2); }
-    store_b(li, r.b0);
-    store_b(li + WG, r.b1);
+    // registers → workgroup memory (A and [N, K] B transposed to k-major)
+    let m0 = lr >> 2u;
+    let mr = lr & 3u;
+    let kk = lq * 4u;
+    As[(kk + 0u) * 32u + m0][mr] = r.a0.x;
+    As[(kk + 1u) * 32u + m0][mr] = r.a0.y;
+    As[(kk + 2u) * 32u + m0][mr] = r.a0.z;
+    As[(kk + 3u) * 32u + m0][mr] = r.a0.w;
+    As[(kk + 0u) * 32u + m0 + 16u][mr] = r.a1.x;
+    As[(kk + 1u) * 32u + m0 + 16u][mr] = r.a1.y;
+    As[(kk + 2u) * 32u + m0 + 16u][mr] = r.a1.z;
+    As[(kk + 3u) * 32u + m0 + 16u][mr] = r.a1.w;
+    if (TRANS_B) {
+      Bs[(kk + 0u) * 32u + m0][mr] = r.b0.x;
+      Bs[(kk + 1u) * 32u + m0][mr] = r.b0.y;
+      Bs[(kk + 2u) * 32u + m0][mr] = r.b0.z;
+      Bs[(kk + 3u) * 32u + m0][mr] = r.b0.w;
+      Bs[(kk + 0u) * 32u + m0 + 16u][mr] = r.b1.x;
+      Bs[(kk + 1u) * 32u + m0 + 16u][mr] = r.b1.y;
+      Bs[(kk + 2u) * 32u + m0 + 16u][mr] = r.b1.z;
+      Bs[(kk + 3u) * 32u + m0 + 16u][mr] = r.b1.w;
+    } else {
+      Bs[lb * 32u + lc] = r.b0;
+      Bs[(lb + 8u) * 32u + lc] = r.b1;
+    }
     workgroupBarrier();
     // next K step's global loads, in flight during the FMAs
-    if (s + 1u < steps) { r = load_step((s + 1u) * 16u, row0, col0, li); }
+    if (s + 1u < steps) { r = load_step((s + 1u) * 16u, row0, col0, lr, lq, lb, lc); }
     for (var k = 0u; k < 16u; k++) {
       let a0 = As[k * 32u + ty];
       let a1 = As[k * 32u + ty + 16u];
-      let b0 = Bs[k * NQ + tx];
-      let b1 = Bs[k * NQ + tx + NT];
+      let b0 = Bs[k * 32u + tx];
+      let b1 = Bs[k * 32u + tx + 16u];
       c000 = fma(vec4<f32>(a0.x), b0, c000);
       c001 = fma(vec4<f32>(a0.x), b1, c001);
       c010 = fma(vec4<f32>(a0.y), b0, c010);
@@ -205,23 +178,20 @@ fn main(
     }
     workgroupBarrier();
   }
-  let r0 = row0 + ty * 4u;
-  let n0 = col0 + tx * 4u;
-  let n1 = n0 + BN / 2u;
-  store4(r0 + 0u, n0, c000);
-  store4(r0 + 0u, n1, c001);
-  store4(r0 + 1u, n0, c010);
-  store4(r0 + 1u, n1, c011);
-  store4(r0 + 2u, n0, c020);
-  store4(r0 + 2u, n1, c021);
-  store4(r0 + 3u, n0, c030);
-  store4(r0 + 3u, n1, c031);
-  store4(r0 + 64u, n0, c100);
-  store4(r0 + 64u, n1, c101);
-  store4(r0 + 65u, n0, c110);
-  store4(r0 + 65u, n1, c111);
-  store4(r0 + 66u, n0, c120);
-  store4(r0 + 66u, n1, c121);
-  store4(r0 + 67u, n0, c130);
-  store4(r0 + 67u, n1, c131);
+  store4(row0 + ty * 4u + 0u + 0u, col0 + tx * 4u + 0u, c000);
+  store4(row0 + ty * 4u + 0u + 0u, col0 + tx * 4u + 64u, c001);
+  store4(row0 + ty * 4u + 1u + 0u, col0 + tx * 4u + 0u, c010);
+  store4(row0 + ty * 4u + 1u + 0u, col0 + tx * 4u + 64u, c011);
+  store4(row0 + ty * 4u + 2u + 0u, col0 + tx * 4u + 0u, c020);
+  store4(row0 + ty * 4u + 2u + 0u, col0 + tx * 4u + 64u, c021);
+  store4(row0 + ty * 4u + 3u + 0u, col0 + tx * 4u + 0u, c030);
+  store4(row0 + ty * 4u + 3u + 0u, col0 + tx * 4u + 64u, c031);
+  store4(row0 + ty * 4u + 0u + 64u, col0 + tx * 4u + 0u, c100);
+  store4(row0 + ty * 4u + 0u + 64u, col0 + tx * 4u + 64u, c101);
+  store4(row0 + ty * 4u + 1u + 64u, col0 + tx * 4u + 0u, c110);
+  store4(row0 + ty * 4u + 1u + 64u, col0 + tx * 4u + 64u, c111);
+  store4(row0 + ty * 4u + 2u + 64u, col0 + tx * 4u + 0u, c120);
+  store4(row0 + ty * 4u + 2u + 64u, col0 + tx * 4u + 64u, c121);
+  store4(row0 + ty * 4u + 3u + 64u, col0 + tx * 4u + 0u, c130);
+  store4(row0 + ty * 4u + 3u + 64u, col0 + tx * 4u + 64u, c131);
 }

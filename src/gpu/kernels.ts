@@ -15,6 +15,7 @@ import gemv from "../../kernels/gemv.wgsl" with { type: "text" };
 import layerNorm from "../../kernels/layer_norm.wgsl" with { type: "text" };
 import matmul from "../../kernels/matmul.wgsl" with { type: "text" };
 import matmulFast from "../../kernels/matmul_fast.wgsl" with { type: "text" };
+import matmulFast96 from "../../kernels/matmul_fast96.wgsl" with { type: "text" };
 import meanPool from "../../kernels/mean_pool.wgsl" with { type: "text" };
 import moeExpertFfn from "../../kernels/moe_expert_ffn.wgsl" with { type: "text" };
 import moeExpertMatmul from "../../kernels/moe_expert_matmul.wgsl" with { type: "text" };
@@ -44,6 +45,7 @@ export const KERNEL_SOURCES = {
   layer_norm: layerNorm,
   matmul,
   matmul_fast: matmulFast,
+  matmul_fast96: matmulFast96,
   mean_pool: meanPool,
   moe_expert_ffn: moeExpertFfn,
   moe_expert_fast: moeExpertFast,

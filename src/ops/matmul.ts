@@ -103,8 +103,8 @@ function fastMatmul(
     .u32(ACTIVATION_CODE[opts.act ?? "none"]).u32(bias ? 1 : 0).u32(residual ? 1 : 0).u32(0);
   const bn = fastTileWidth(m, n);
   ctx.dispatch({
-    kernel: "matmul_fast",
-    constants: { TRANS_B: opts.transB ? 1 : 0, BN: bn },
+    kernel: bn === 96 ? "matmul_fast96" : "matmul_fast",
+    constants: { TRANS_B: opts.transB ? 1 : 0 },
     params: params.bytes(),
     buffers: [
       a.buffer,
@@ -119,7 +119,8 @@ function fastMatmul(
 }
 
 /**
- * Column-tile width of `matmul_fast` for an M×N output: 96 where 128×96 tiles need fewer rounds of the
+ * Column-tile width of the fast matmul for an M×N output (128: `matmul_fast.wgsl`, 96:
+ * `matmul_fast96.wgsl`): 96 where 128×96 tiles need fewer rounds of the
  * device's resident workgroups (`TUNING.minWorkgroups`) per column of work than 128×128 ones, else 128.
  * Round cost is rounds × tile width: 4096×768 takes one round either way (192 or 256 of 264 workgroups), so
  * the narrower tiles finish in ¾ of the time; 4096×3072 needs 3 rounds of 128 or 4 of 96, a tie, kept at 128.
