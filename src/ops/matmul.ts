@@ -78,7 +78,7 @@ export function matmulGpu(
   return out;
 }
 
-/** Shapes `kernels/matmul_fast.wgsl` handles: K a multiple of 8, and N of 4 unless B is [N, K]. */
+/** Shapes `kernels/matmul_fast.wgsl` (and `matmul_fast96.wgsl`) handle: K a multiple of 8, and N of 4 unless B is [N, K]. */
 export function fastFits(k: number, n: number, transB: boolean): boolean {
   return k % 8 === 0 && (transB || n % 4 === 0);
 }

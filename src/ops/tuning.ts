@@ -60,7 +60,7 @@ export interface Tuning {
   /** Kernel for M above `gemvMaxM` on aligned shapes: the unrolled 128×128 `fast` one or the configurable `tiled`. */
   matmulKernel: "fast" | "tiled";
   /**
-   * Whether `matmul_fast` may take 128×96 tiles where they fill `minWorkgroups` better (see `fastTileWidth`
+   * Whether the fast matmul may take 128×96 tiles (`matmul_fast96.wgsl`) where they fill `minWorkgroups` better (see `fastTileWidth`
    * in matmul.ts).
    */
   matmulFastNarrow: boolean;
