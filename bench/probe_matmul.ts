@@ -17,7 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { GpuContext } from "../src/gpu/context.ts";
-import { KERNEL_SOURCES, type KernelName } from "../src/gpu/kernels.ts";
+import { expandIncludes, KERNEL_SOURCES, type KernelName } from "../src/gpu/kernels.ts";
 import { Params } from "../src/gpu/uniform_arena.ts";
 import { allocTensor } from "../src/ops/gpu_util.ts";
 import { fastTileWidth } from "../src/ops/matmul.ts";
@@ -57,7 +57,7 @@ for (const [i, spec] of o.variant!.entries()) {
   if (bn !== "auto" && bn !== 128 && bn !== 96) throw new RangeError(`${spec}: bn must be 128, 96 or auto`);
   const kernels: Record<number, string> = { 128: "matmul_fast", 96: "matmul_fast96" };
   if (kv.file) {
-    const source = Deno.readTextFileSync(kv.file);
+    const source = expandIncludes(Deno.readTextFileSync(kv.file));
     for (const w of bn === "auto" ? [128, 96] : [bn]) {
       kernels[w] = `matmul_probe_${i}_${w}`;
       (KERNEL_SOURCES as Record<string, string>)[kernels[w]] = source;

@@ -43,22 +43,7 @@ var<workgroup> As: array<vec4<f32>, ASZ>;
 var<workgroup> red: array<vec4<f32>, WG>;
 var<workgroup> stats: array<vec2<f32>, 8>;   // per row: mean, rstd
 
-fn erf_approx(x: f32) -> f32 {
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(-y, y, x >= 0.0);
-}
-
-fn act(x: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 3u: { return 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0))); }
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
-    default: { return x; }
-  }
-}
+//!include activation
 
 fn a_at(i: u32) -> f32 { return A[i >> 2u][i & 3u]; }
 fn b_at(i: u32) -> f32 { return B[i >> 2u][i & 3u]; }
@@ -99,7 +84,7 @@ fn a4(gm: u32, gk: u32) -> vec4<f32> {
 fn store(gm: u32, gn: u32, s: f32) {
   var v = s;
   if (p.has_bias == 1u) { v += bias[gn]; }
-  v = act(v);
+  v = activate(p.act, v);
   if (p.has_res == 1u) { v += res[gm * p.N + gn]; }
   C[gm * p.N + gn] = v;
   if (p.has_copy == 1u && gn >= p.cp_col0 && gn - p.cp_col0 < p.cp_nc) {

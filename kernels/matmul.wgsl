@@ -52,23 +52,7 @@ override LB: u32 = (B_VECS + WG - 1u) / WG;
 var<workgroup> As: array<vec4<f32>, 2u * BK * (BM + 4u) / 4u>;
 var<workgroup> Bs: array<vec4<f32>, 2u * BK * (BN + 4u) / 4u>;
 
-fn erf_approx(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (same as the CPU reference).
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(-y, y, x >= 0.0);
-}
-
-fn act(x: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 3u: { return 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0))); }
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
-    default: { return x; }
-  }
-}
+//!include activation
 
 // 4 floats of A's row gm starting at column gk (gk % 4 == 0); zero past M / K when `check`.
 fn load_a(gm: u32, gk: u32, check: bool) -> vec4<f32> {
@@ -242,7 +226,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           if (gn >= p.N) { continue; }
           var v = v4[j];
           if (p.has_bias == 1u) { v += bias[gn]; }
-          v = act(v);
+          v = activate(p.act, v);
           if (p.has_res == 1u) { v += res[gm * p.N + gn]; }
           C[gm * p.N + gn] = v;
         }

@@ -38,22 +38,7 @@ override NQ: u32 = BN / 4u;
 var<workgroup> As: array<vec4<f32>, 512>; // [k 0..15][m / 4 0..31]
 var<workgroup> Bs: array<vec4<f32>, 512>; // [k 0..15][n / 4 0..BN/4)
 
-fn erf_approx(x: f32) -> f32 {
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(-y, y, x >= 0.0);
-}
-
-fn act(x: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 3u: { return 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0))); }
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
-    default: { return x; }
-  }
-}
+//!include activation
 
 fn store4(gm: u32, gn: u32, v: vec4<f32>) {
   if (gm >= p.M) { return; }
@@ -62,7 +47,7 @@ fn store4(gm: u32, gn: u32, v: vec4<f32>) {
     if (n < p.N) {
       var o = v[j];
       if (p.has_bias == 1u) { o += bias[n]; }
-      o = act(o);
+      o = activate(p.act, o);
       if (p.has_res == 1u) { o += res[gm * p.N + n]; }
       C[gm * p.N + n] = o;
     }

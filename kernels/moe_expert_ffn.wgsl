@@ -27,22 +27,7 @@ override KSN: u32 = WG / NQ;    // threads along d in the up-projection
 var<workgroup> red: array<vec4<f32>, WG>;
 var<workgroup> hsh: array<f32, NC>;
 
-fn erf_approx(x: f32) -> f32 {
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(-y, y, x >= 0.0);
-}
-
-fn act(x: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 3u: { return 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0))); }
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
-    default: { return x; }
-  }
-}
+//!include activation
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -72,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let v = red[tid];
       for (var j = 0u; j < 4u; j++) {
         let n = c * NC + q * 4u + j;
-        hsh[q * 4u + j] = act(v[j] + b1[e * p.s + n]);
+        hsh[q * 4u + j] = activate(p.act, v[j] + b1[e * p.s + n]);
       }
     }
     workgroupBarrier();

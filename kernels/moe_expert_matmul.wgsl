@@ -41,22 +41,7 @@ var<workgroup> As: array<vec4<f32>, 2u * BK * (BM + 4u) / 4u>;
 var<workgroup> Bs: array<vec4<f32>, 2u * BK * (BN + 4u) / 4u>;
 var<workgroup> rows: array<u32, BM>;
 
-fn erf_approx(x: f32) -> f32 {
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(-y, y, x >= 0.0);
-}
-
-fn act(x: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 3u: { return 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0))); }
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
-    default: { return x; }
-  }
-}
+//!include activation
 
 // 4 floats of A's row r (0xffffffff: no row) at column gk (gk % 4 == 0).
 fn load_a(r: u32, gk: u32, check: bool) -> vec4<f32> {
@@ -197,7 +182,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           if (n >= p.N) { continue; }
           var v = v4[j];
           if (p.has_bias == 1u) { v += bias[e * p.N + n]; }
-          out[orow * p.N + n] = act(v);
+          out[orow * p.N + n] = activate(p.act, v);
         }
       }
     }

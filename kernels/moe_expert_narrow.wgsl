@@ -20,22 +20,7 @@ struct Params { cap: u32, K: u32, N: u32, gather: u32, act: u32, has_bias: u32, 
 var<workgroup> As: array<vec4<f32>, 256>; // [k 0..7][m / 4 0..31]
 var<workgroup> Bs: array<vec4<f32>, 64>;  // [k 0..7][n / 4 0..7]
 
-fn erf_approx(x: f32) -> f32 {
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return select(-y, y, x >= 0.0);
-}
-
-fn act(x: f32) -> f32 {
-  switch p.act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 3u: { return 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0))); }
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
-    default: { return x; }
-  }
-}
+//!include activation
 
 fn store4(e: u32, slot: u32, count: u32, gn: u32, v: vec4<f32>) {
   if (slot >= count) { return; }
@@ -45,7 +30,7 @@ fn store4(e: u32, slot: u32, count: u32, gn: u32, v: vec4<f32>) {
     if (n < p.N) {
       var o = v[j];
       if (p.has_bias == 1u) { o += bias[e * p.N + n]; }
-      out[row * p.N + n] = act(o);
+      out[row * p.N + n] = activate(p.act, o);
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The one place WGSL sources are imported (text imports), so every kernel ships inside the module
- * graph with no file-system permission needed.
+ * graph with no file-system permission needed. WGSL has no includes: code several kernels share lives in
+ * `kernels/lib/` and is spliced in where a kernel has a `//!include NAME` line ({@link expandIncludes}).
  * @module
  */
 import adam from "../../kernels/adam.wgsl" with { type: "text" };
@@ -30,9 +31,32 @@ import reluGrad from "../../kernels/relu_grad.wgsl" with { type: "text" };
 import routerGrad from "../../kernels/router_grad.wgsl" with { type: "text" };
 import rowNorm from "../../kernels/row_norm.wgsl" with { type: "text" };
 import stridedCopy from "../../kernels/strided_copy.wgsl" with { type: "text" };
+import activationLib from "../../kernels/lib/activation.wgsl" with { type: "text" };
 
-/** WGSL source of every kernel, by file stem. */
-export const KERNEL_SOURCES = {
+/** Shared WGSL by include name (`kernels/lib/NAME.wgsl`). */
+const LIBRARY: Record<string, string> = { activation: activationLib };
+
+/**
+ * Replaces each `//!include NAME` line of a WGSL source with `kernels/lib/NAME.wgsl`.
+ * @param source A kernel's WGSL.
+ * @returns The source with its includes spliced in.
+ * @throws {Error} When an include names no file of `kernels/lib/`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(expandIncludes("//!include activation\nfn main() {}"), /fn activate\(code: u32, x: f32\)/);
+ * assert.throws(() => expandIncludes("//!include nothing"), /nothing/);
+ * ```
+ */
+export function expandIncludes(source: string): string {
+  return source.replace(/^\/\/!include (\S+)[ \t]*$/gm, (_, name: string) => {
+    const lib = LIBRARY[name];
+    if (lib === undefined) throw new Error(`WGSL include "${name}" is not a file of kernels/lib/`);
+    return lib;
+  });
+}
+
+const RAW_SOURCES = {
   adam,
   argmax,
   add,
@@ -63,4 +87,9 @@ export const KERNEL_SOURCES = {
 } as const;
 
 /** A kernel's name (its file stem in `kernels/`). */
-export type KernelName = keyof typeof KERNEL_SOURCES;
+export type KernelName = keyof typeof RAW_SOURCES;
+
+/** WGSL source of every kernel, by file stem, includes spliced in. */
+export const KERNEL_SOURCES: Record<KernelName, string> = Object.fromEntries(
+  Object.entries(RAW_SOURCES).map(([name, source]) => [name, expandIncludes(source)]),
+) as Record<KernelName, string>;

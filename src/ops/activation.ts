@@ -6,7 +6,7 @@
 /** Activations our kernels implement. `gelu` is the exact erf form; `gelu_tanh` the tanh approximation. */
 export type Activation = "none" | "relu" | "gelu" | "gelu_tanh" | "tanh";
 
-/** Override-constant value for each activation (must match `act()` in the WGSL kernels). */
+/** Code of each activation in the kernels' uniforms (must match `activate()` in `kernels/lib/activation.wgsl`). */
 export const ACTIVATION_CODE: Record<Activation, number> = {
   none: 0,
   relu: 1,
