@@ -36,3 +36,16 @@ export class GpuCommandError extends Error {
     this.name = "GpuCommandError";
   }
 }
+
+/**
+ * GPU work did not complete in time: a readback waited far longer than the work before it took. Seen on the
+ * H200 with Dawn's Node binding, where a readback in GPU router training can stay pending for good while the
+ * GPU is idle (docs/conversion.md); callers that can (router training) fall back to the CPU.
+ */
+export class GpuStallError extends Error {
+  /** @param message What was waited for, and for how long. */
+  constructor(message: string) {
+    super(message);
+    this.name = "GpuStallError";
+  }
+}

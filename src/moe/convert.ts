@@ -412,6 +412,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
     routers.push(...results);
     routerDevices.add("cpu");
   } else {
+    // A GPU trainer that stalls (fitRouter's `stall`) sends this layer and the rest to the CPU trainer.
+    let device = opts.routerDevice;
     for (const [i, l] of data.entries()) {
       const ropts: RouterTrainOptions = {
         ...trainOpts(i),
@@ -423,7 +425,16 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
             detail: `epoch ${p.epoch}/${p.epochs} loss ${p.trainLoss.toPrecision(3)}`,
           }),
       };
-      const r = await fitRouter(be, l.x, l.y, l.n, d, E, ropts, opts.routerDevice);
+      const r = await fitRouter(be, l.x, l.y, l.n, d, E, ropts, device);
+      if (r.stall) {
+        device = "cpu";
+        progress({
+          step: `router ${i + 1}/${data.length}`,
+          done: 1,
+          total: 1,
+          detail: `${r.stall}: trained on the CPU instead, and so will the remaining routers`,
+        });
+      }
       routerDevices.add(r.device);
       routers.push(r);
     }

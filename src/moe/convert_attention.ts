@@ -231,6 +231,7 @@ export async function convertAttention(
   const inputs = await collectProjectionInputs(model, batches, progress);
   const blocks = model.net.blocks as { attn: AttentionParams }[];
   const out: ConvertedAttentionLayer[] = [];
+  let routerDevice = opts.routerDevice;
   for (const [i, b] of blocks.entries()) {
     const dense = await denseProjections(be, b.attn);
     const layer = {} as ConvertedAttentionLayer;
@@ -267,7 +268,8 @@ export async function convertAttention(
         onProgress: (p) => progress({ step: `router ${label}`, done: p.step, total: p.steps }),
       };
       const targets = routerTargets(norms, opts.routerTarget ?? "norm");
-      const r = await fitRouter(be, x, targets, n, d, E, ropts, opts.routerDevice);
+      const r = await fitRouter(be, x, targets, n, d, E, ropts, routerDevice);
+      if (r.stall) routerDevice = "cpu"; // the GPU trainer stalled: the remaining routers train on the CPU
       layer[name] = {
         experts: split.weights,
         router: r.router,

@@ -4,9 +4,14 @@
  * adapter by default). Shared by FFN and attention-projection conversion.
  * @module
  */
+import { GpuStallError } from "../gpu/errors.ts";
 import type { Backend } from "../ops/backend.ts";
-import { type RouterTrainOptions, type RouterTrainResult, trainRouter } from "./router_train.ts";
-import { routerTrainingFits, trainRouterOnBackend } from "./router_train_gpu.ts";
+import { type RouterTrainResult, trainRouter } from "./router_train.ts";
+import {
+  type BackendRouterTrainOptions,
+  routerTrainingFits,
+  trainRouterOnBackend,
+} from "./router_train_gpu.ts";
 
 /**
  * "auto" (distillation on the GPU when it is a hardware adapter, routers on the CPU), "gpu" (both on the GPU
@@ -32,8 +37,9 @@ export function trainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = tr
  * Whether a router trains on the backend's GPU: only when the caller asks for it ("gpu"); "auto" and "cpu"
  * take the CPU trainer (in workers, several layers at once). The GPU trainer stopped for good in 2 of 5
  * conversions of the ReLU GPT-2 on the H200 (Dawn, 2026-12-05; docs/conversion.md); a conversion that
- * finishes in 80–90 s on the machine's CPU cores beats one that may never finish in 33 s. Distillation of
- * attention projections still follows {@link trainsOnGpu}.
+ * finishes in 80–90 s on the machine's CPU cores beats one that may never finish in 33 s (when asked for,
+ * a stall now falls back to the CPU: {@link fitRouter}). Distillation of attention projections still
+ * follows {@link trainsOnGpu}.
  * @param be The model's backend.
  * @param where Device preference.
  * @param fits Whether the training data fits the device's bindings.
@@ -44,16 +50,18 @@ export function routerTrainsOnGpu(be: Backend, where: RouterDevice = "auto", fit
 }
 
 /**
- * Trains one router where {@link routerTrainsOnGpu} says.
+ * Trains one router where {@link routerTrainsOnGpu} says. When the GPU trainer stalls (a readback pending far
+ * longer than the work before it, {@link GpuStallError}), the router trains on the CPU instead and `stall`
+ * says why, so that the caller can keep later layers off the GPU.
  * @param be The model's backend.
  * @param x Router inputs [n, d].
  * @param y Expert output norms [n, E].
  * @param n Rows.
  * @param d Input width.
  * @param experts E.
- * @param opts Training options.
+ * @param opts Training options (`stallMs` applies to the GPU trainer only).
  * @param where Device preference (default "auto").
- * @returns The result and where it trained.
+ * @returns The result, where it trained, and the stall message when the GPU trainer gave up.
  */
 export async function fitRouter(
   be: Backend,
@@ -62,12 +70,16 @@ export async function fitRouter(
   n: number,
   d: number,
   experts: number,
-  opts: RouterTrainOptions,
+  opts: BackendRouterTrainOptions,
   where: RouterDevice = "auto",
-): Promise<RouterTrainResult & { device: "gpu" | "cpu" }> {
-  const onGpu = routerTrainsOnGpu(be, where, routerTrainingFits(be, n, d, experts));
-  const r = onGpu
-    ? await trainRouterOnBackend(be, x, y, n, d, experts, opts)
-    : trainRouter(x, y, n, d, experts, opts);
-  return { ...r, device: onGpu ? "gpu" : "cpu" };
+): Promise<RouterTrainResult & { device: "gpu" | "cpu"; stall?: string }> {
+  if (routerTrainsOnGpu(be, where, routerTrainingFits(be, n, d, experts))) {
+    try {
+      return { ...(await trainRouterOnBackend(be, x, y, n, d, experts, opts)), device: "gpu" };
+    } catch (e) {
+      if (!(e instanceof GpuStallError)) throw e;
+      return { ...trainRouter(x, y, n, d, experts, opts), device: "cpu", stall: e.message };
+    }
+  }
+  return { ...trainRouter(x, y, n, d, experts, opts), device: "cpu" };
 }

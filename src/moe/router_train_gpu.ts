@@ -23,6 +23,7 @@
  * @module
  */
 
+import { GpuStallError } from "../gpu/errors.ts";
 import type { AdamWStep } from "../ops/adam_ref.ts";
 import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
@@ -50,6 +51,43 @@ export const FLUSH_BYTES = 128 << 20;
  * so during this phase.
  */
 export const STEPS_PER_SUBMIT = 32;
+
+/** How long the first readback (pipeline compilation included) may take before it counts as a stall. */
+export const FIRST_READ_STALL_MS = 300_000;
+
+/** Later readbacks count as stalled past this many times the slowest one so far (and at least 30 s). */
+export const STALL_FACTOR = 20;
+
+/** {@link trainRouterOnBackend}'s options: the trainers' common ones plus the stall limit. */
+export interface BackendRouterTrainOptions extends RouterTrainOptions {
+  /**
+   * Fixed limit in ms for each readback (an epoch's losses, the final scoring); past it the trainer throws
+   * {@link GpuStallError}. Default: {@link FIRST_READ_STALL_MS} for the first, then {@link STALL_FACTOR}
+   * times the slowest so far (at least 30 s). `Infinity` waits for ever.
+   */
+  stallMs?: number;
+}
+
+/**
+ * Awaits a readback, or throws {@link GpuStallError} after `ms`. The abandoned read may still settle later;
+ * its outcome is then ignored.
+ */
+async function readWithin<T>(read: Promise<T>, ms: number, what: string): Promise<T> {
+  if (!Number.isFinite(ms)) return await read;
+  read.catch(() => {}); // settles after the timeout at most: nothing is listening then
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new GpuStallError(`${what} did not complete in ${(ms / 1000).toFixed(0)} s`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([read, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Router parameters and AdamW moments on the device, in the trainer's transposed layout. */
 interface DeviceRouter {
@@ -204,11 +242,12 @@ export function routerTrainingFits(be: Backend, n: number, d: number, experts: n
  * @param d Input size.
  * @param experts Number of experts.
  * @param opts Width, epochs, batch size, learning rate and schedule, weight decay, seed, validation
- *   fraction, progress callback and abort signal (see {@link RouterTrainOptions}).
+ *   fraction, progress callback, abort signal (see {@link RouterTrainOptions}) and the readback stall limit.
  * @returns The router, final train and validation losses, the validation baseline, and split sizes.
  * @throws {TypeError} If `x` or `targets` is not a Float32Array, or `signal` is not an AbortSignal.
  * @throws {RangeError} If a size or option is out of range, a length does not match, a value is not finite,
  *   the training split would be empty, or x or the targets are larger than the backend can bind.
+ * @throws {GpuStallError} When a readback takes longer than the stall limit (`opts.stallMs`).
  * @throws {unknown} `opts.signal.reason` when the signal aborts; a device error if the GPU fails.
  */
 export async function trainRouterOnBackend(
@@ -218,9 +257,22 @@ export async function trainRouterOnBackend(
   n: number,
   d: number,
   experts: number,
-  opts: RouterTrainOptions = {},
+  opts: BackendRouterTrainOptions = {},
 ): Promise<RouterTrainResult> {
   const fn = "trainRouterOnBackend";
+  if (opts.stallMs !== undefined && !(opts.stallMs > 0)) {
+    throw new RangeError(`${fn}: stallMs must be a positive number of ms, got ${opts.stallMs}`);
+  }
+  // Readback limits: fixed when given, else adaptive (see BackendRouterTrainOptions.stallMs).
+  let slowestRead = 0;
+  const readLimit = () =>
+    opts.stallMs ?? (slowestRead === 0 ? FIRST_READ_STALL_MS : Math.max(30_000, STALL_FACTOR * slowestRead));
+  const timedRead = async (tensors: Tensor[], what: string) => {
+    const t0 = performance.now();
+    const out = await readWithin(be.read(tensors), readLimit(), `GPU router training: ${what}`);
+    slowestRead = Math.max(slowestRead, performance.now() - t0);
+    return out;
+  };
   const plan = planRouterTraining(fn, x, targets, n, d, experts, opts);
   const { signal, nTrain, nVal, trainRows, valRows, rng, epochs, steps, stepsPerEpoch, batchSize: maxB } =
     plan;
@@ -261,7 +313,7 @@ export async function trainRouterOnBackend(
         }
       }
       // Submits the epoch and waits for it before recording the next one (see the module note).
-      const [losses] = await be.read([rowLoss]);
+      const [losses] = await timedRead([rowLoss], `epoch ${epoch}'s readback`);
       recorded = 0;
       be.release(...transient.splice(0));
       let sum = 0;
@@ -283,7 +335,8 @@ export async function trainRouterOnBackend(
       const f = recordForward(be, s, tx, tt, evalIdx, start, C, lossAll, start);
       be.release(f.xb, f.h, f.g, f.gT);
     }
-    const [rowLoss, w1t, w2t] = (await be.read([lossAll, s.w1t, s.w2t])) as Float32Array[];
+    const [rowLoss, w1t, w2t] =
+      (await timedRead([lossAll, s.w1t, s.w2t], "the final readback")) as Float32Array[];
     let valSum = 0, trainSum = 0;
     for (let i = 0; i < nVal; i++) valSum += rowLoss[i];
     for (let i = nVal; i < n; i++) trainSum += rowLoss[i];
