@@ -8,6 +8,21 @@ import { moeExpertMatmulGpu } from "../../src/ops/moe_expert_matmul.ts";
 import type { GpuTensor } from "../../src/ops/tensor.ts";
 import { type TileConfig, tileProblem } from "../../src/ops/tuning.ts";
 
+/** The used slots of an expert-major output ([E][cap][n]), flattened: unused rows of pooled outputs are undefined. */
+function usedSlots(
+  rows: Float32Array,
+  n: number,
+  E: number,
+  cap: number,
+  counts: ArrayLike<number>,
+): number[] {
+  return Array.from(
+    { length: E },
+    (_, e) => Array.from(rows.subarray(e * cap * n, (e * cap + counts[e]) * n)),
+  )
+    .flat();
+}
+
 const be = await testGpu();
 
 /** Random lists: each expert gets a random subset of tokens in shuffled slot order. */
@@ -44,10 +59,7 @@ Deno.test({
       const [gh, gy] = await be!.read([h, y]);
       const wh = moeExpertMatmulRef(x, lists, counts, w1, b1, up);
       const wy = moeExpertMatmulRef(wh, lists, counts, w2, undefined, down);
-      // Compare only used slots: unused rows of pooled outputs are undefined.
-      const used = (rows: Float32Array, n: number) =>
-        Array.from({ length: E }, (_, e) => Array.from(rows.subarray(e * cap * n, (e * cap + counts[e]) * n)))
-          .flat();
+      const used = (rows: Float32Array, n: number) => usedSlots(rows, n, E, cap, counts);
       assertClose(
         used(gh as Float32Array, s),
         used(wh, s),
@@ -150,9 +162,7 @@ async function fastCase(T: number, density: number) {
   const [gh, gy] = await be!.read([h, y]);
   const wh = moeExpertMatmulRef(x, lists, counts, w1, b1, up);
   const wy = moeExpertMatmulRef(wh, lists, counts, w2, undefined, down);
-  const used = (rows: Float32Array, n: number) =>
-    Array.from({ length: E }, (_, e) => Array.from(rows.subarray(e * cap * n, (e * cap + counts[e]) * n)))
-      .flat();
+  const used = (rows: Float32Array, n: number) => usedSlots(rows, n, E, cap, counts);
   assertClose(used(gh as Float32Array, s), used(wh, s), { atol: 1e-4, rtol: 1e-4 }, `fast up, ${T} tokens`);
   assertClose(used(gy as Float32Array, d), used(wy, d), { atol: 1e-4, rtol: 1e-4 }, `fast down, ${T} tokens`);
   be!.release(tx, tl, tc, tw1, tb1, tw2, h, y);
