@@ -4,6 +4,7 @@
  * @module
  */
 import { GpuUnavailableError } from "./errors.ts";
+import { IMMEDIATE_WATCH_MODES, type ImmediateWatchMode, watchImmediates } from "./immediate_watch.ts";
 
 /** Which WebGPU implementation provided the device. */
 export type GpuProvider = "dawn" | "deno";
@@ -56,12 +57,24 @@ async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
   let gpu: GPU | null;
   try {
     const mod = await import("webgpu");
+    watchImmediates(immediateWatchMode());
     gpu = mod.create([...flags]) as unknown as GPU;
   } catch {
     gpu = null;
   }
   dawnGpus.set(key, gpu);
   return gpu;
+}
+
+/** `D2D_IMMEDIATE_WATCH` (see `immediate_watch.ts`), "off" when unset, unreadable or unknown. */
+function immediateWatchMode(): ImmediateWatchMode {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("D2D_IMMEDIATE_WATCH");
+  } catch {
+    v = undefined;
+  }
+  return IMMEDIATE_WATCH_MODES.includes(v as ImmediateWatchMode) ? v as ImmediateWatchMode : "off";
 }
 
 /** Mesa's Vulkan driver prints an error line when XDG_RUNTIME_DIR is unset; give it a harmless value. */
