@@ -66,7 +66,11 @@ async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
   return gpu;
 }
 
-/** `D2D_IMMEDIATE_WATCH` (see `immediate_watch.ts`), "off" when unset, unreadable or unknown. */
+/**
+ * `D2D_IMMEDIATE_WATCH` (see `immediate_watch.ts`); "watch" when unset, unreadable or unknown, so that a
+ * readback that never completes can say whether Dawn's tick was left queued (it only counts: callbacks run
+ * as before).
+ */
 function immediateWatchMode(): ImmediateWatchMode {
   let v: string | undefined;
   try {
@@ -74,7 +78,7 @@ function immediateWatchMode(): ImmediateWatchMode {
   } catch {
     v = undefined;
   }
-  return IMMEDIATE_WATCH_MODES.includes(v as ImmediateWatchMode) ? v as ImmediateWatchMode : "off";
+  return IMMEDIATE_WATCH_MODES.includes(v as ImmediateWatchMode) ? v as ImmediateWatchMode : "watch";
 }
 
 /** Mesa's Vulkan driver prints an error line when XDG_RUNTIME_DIR is unset; give it a harmless value. */

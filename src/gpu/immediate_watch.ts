@@ -186,3 +186,18 @@ export function watchImmediates(
   installed = watch.stats;
   return installed;
 }
+
+/**
+ * One line on the installed watch for an error message about a wait that never ended: whether a
+ * `setImmediate` callback (Dawn's tick) was queued and not run, and for how long. Null when no watch is
+ * installed (Deno's built-in WebGPU, `D2D_IMMEDIATE_WATCH=off`).
+ * @returns The line, or null.
+ */
+export function describeImmediates(): string | null {
+  if (!installed) return null;
+  const s = installed();
+  const queued = s.pending
+    ? `${s.pending} queued, the oldest for ${(s.oldestPendingMs / 1000).toFixed(1)} s`
+    : "none queued";
+  return `setImmediate callbacks: ${s.scheduled} scheduled, ${s.ran} run, ${s.rescued} rescued, ${queued}`;
+}

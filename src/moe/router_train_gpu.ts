@@ -24,6 +24,7 @@
  */
 
 import { GpuStallError } from "../gpu/errors.ts";
+import { describeImmediates } from "../gpu/immediate_watch.ts";
 import type { AdamWStep } from "../ops/adam_ref.ts";
 import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
@@ -78,7 +79,12 @@ async function readWithin<T>(read: Promise<T>, ms: number, what: string): Promis
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stalled = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new GpuStallError(`${what} did not complete in ${(ms / 1000).toFixed(0)} s`)),
+      () => {
+        // where Dawn's tick stood (src/gpu/immediate_watch.ts): left queued, or not waiting at all
+        const ticks = describeImmediates();
+        const why = `${what} did not complete in ${(ms / 1000).toFixed(0)} s`;
+        reject(new GpuStallError(ticks ? `${why} (${ticks})` : why));
+      },
       ms,
     );
   });

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   type ClearImmediateFn,
   createImmediateWatch,
+  describeImmediates,
   type SetImmediateFn,
+  watchImmediates,
 } from "../../src/gpu/immediate_watch.ts";
 
 /** A `setImmediate` that queues callbacks until the test runs or drops them (a lost callback). */
@@ -111,4 +113,18 @@ Deno.test("immediate watch: a throwing callback is still settled", () => {
   assert.throws(() => fake.runAll(), /boom/);
   assert.equal(w.stats().pending, 0);
   w.stop();
+});
+
+Deno.test("immediate watch: installed on the global setImmediate, once, and described for stall messages", async () => {
+  // this test file's isolate only: Dawn's loader installs it the same way (src/gpu/device.ts)
+  const stats = watchImmediates("watch");
+  assert.equal(watchImmediates("rescue"), stats, "a second install returns the first watch");
+  const before = stats().scheduled;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(stats().scheduled, before + 1);
+  assert.equal(stats().ran, before + 1);
+  assert.match(
+    describeImmediates() ?? "",
+    /^setImmediate callbacks: \d+ scheduled, \d+ run, 0 rescued, none queued$/,
+  );
 });
