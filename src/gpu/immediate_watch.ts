@@ -98,6 +98,19 @@ export function createImmediateWatch(
     pending.delete(entry);
     if (pending.size === 0 && timer !== undefined) Deno.unrefTimer(timer);
   };
+  // Runs a queued callback, by its own turn or by the rescue timer. It is untracked only after the run,
+  // which usually queues the next one: the timer's ref then never flips.
+  const runOnce = (entry: Entry, rescued: boolean) => {
+    entry.done = true;
+    entry.rescued = rescued;
+    if (rescued) counts.rescued++;
+    else counts.ran++;
+    try {
+      entry.run();
+    } finally {
+      settle(entry);
+    }
+  };
   const setImmediateWatched: SetImmediateFn = (fn, ...args) => {
     counts.scheduled++;
     const entry: Entry = { run: () => fn(...args), at: performance.now(), done: false, rescued: false };
@@ -108,14 +121,7 @@ export function createImmediateWatch(
         if (entry.rescued) counts.lateAfterRescue++;
         return;
       }
-      entry.done = true;
-      counts.ran++;
-      // removed after the run, which usually queues the next one: the timer's ref then never flips
-      try {
-        entry.run();
-      } finally {
-        settle(entry);
-      }
+      runOnce(entry, false);
     });
     if (handle && typeof handle === "object") handles.set(handle, entry);
     return handle;
@@ -132,15 +138,7 @@ export function createImmediateWatch(
     timer = setInterval(() => {
       const now = performance.now();
       for (const entry of [...pending]) {
-        if (entry.done || now - entry.at < rescueAfterMs) continue;
-        entry.done = true;
-        entry.rescued = true;
-        counts.rescued++;
-        try {
-          entry.run();
-        } finally {
-          settle(entry);
-        }
+        if (!entry.done && now - entry.at >= rescueAfterMs) runOnce(entry, true);
       }
     }, Math.max(20, rescueAfterMs / 4));
     if (pending.size === 0) Deno.unrefTimer(timer);
