@@ -8,8 +8,8 @@
  *     deno run -A bench/probe_router_stall.ts [--routers 4] [--n 131072] [--d 256] [--experts 64] [--epochs 20]
  *       [--stall-ms 20000] [--backend dawn|webgpu]
  *
- * With `D2D_IMMEDIATE_WATCH=watch` (or `rescue`) in the environment it also reports the `setImmediate`
- * callbacks Dawn's binding queued and how many were still waiting at a stall (src/gpu/immediate_watch.ts).
+ * On Dawn it also reports the `setImmediate` callbacks Dawn's binding queued and how many were still waiting
+ * at a stall (src/gpu/immediate_watch.ts; `D2D_IMMEDIATE_WATCH=rescue` also runs late ones).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -91,6 +91,7 @@ for (let r = 0; r < routers; r++) {
       be.read([probe]).then(() => `a tiny readback completed in ${(performance.now() - p0).toFixed(0)} ms`),
       new Promise<string>((res) => setTimeout(() => res("a tiny readback did not complete in 30 s"), 30_000)),
     ]);
+    be.release(probe);
     console.log(`  after the stall: ${alive}; immediates ${watched()}`);
   }
 }

@@ -55,9 +55,10 @@ async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
   const key = flags.join(" ");
   if (dawnGpus.has(key)) return dawnGpus.get(key)!;
   let gpu: GPU | null;
+  const watchMode = immediateWatchMode(); // outside the try: a bad value is the user's error to see
   try {
     const mod = await import("webgpu");
-    watchImmediates(immediateWatchMode());
+    watchImmediates(watchMode);
     gpu = mod.create([...flags]) as unknown as GPU;
   } catch {
     gpu = null;
@@ -67,18 +68,22 @@ async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
 }
 
 /**
- * `D2D_IMMEDIATE_WATCH` (see `immediate_watch.ts`); "watch" when unset, unreadable or unknown, so that a
- * readback that never completes can say whether Dawn's tick was left queued (it only counts: callbacks run
- * as before).
+ * `D2D_IMMEDIATE_WATCH` (see `immediate_watch.ts`); "watch" when unset or unreadable, so that a readback
+ * that never completes can say whether Dawn's tick was left queued (it only counts: callbacks run as before).
+ * @throws {RangeError} For a value that is not a mode.
  */
 function immediateWatchMode(): ImmediateWatchMode {
   let v: string | undefined;
   try {
     v = Deno.env.get("D2D_IMMEDIATE_WATCH");
   } catch {
-    v = undefined;
+    v = undefined; // no env permission: the default
   }
-  return IMMEDIATE_WATCH_MODES.includes(v as ImmediateWatchMode) ? v as ImmediateWatchMode : "watch";
+  if (v === undefined || v === "") return "watch";
+  if (!IMMEDIATE_WATCH_MODES.includes(v as ImmediateWatchMode)) {
+    throw new RangeError(`D2D_IMMEDIATE_WATCH: "${v}" is not one of ${IMMEDIATE_WATCH_MODES.join(", ")}`);
+  }
+  return v as ImmediateWatchMode;
 }
 
 /** Mesa's Vulkan driver prints an error line when XDG_RUNTIME_DIR is unset; give it a harmless value. */
