@@ -38,9 +38,9 @@ const be = await createBackend(parseBackendChoice(o.backend));
 console.log(
   `backend ${be.info.provider} (${be.info.description}); ${routers} routers of n ${n}, d ${d}, E ${E}, ${epochs} epochs`,
 );
-// the watch Dawn's loader installed, if any (a second call only returns its report)
+// the watch Dawn's loader installed, if any ("off" only asks for its report)
 const immediates = watchImmediates("off");
-const watched = () => JSON.stringify(immediates());
+const watched = () => immediates ? JSON.stringify(immediates()) : "(no watch)";
 const rng = new Rng(1);
 // Teacher data: targets are |x·T| for a fixed random T, so the router has something to learn.
 const x = randomF32(n * d, rng);

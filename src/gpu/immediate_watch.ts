@@ -155,29 +155,19 @@ let installed: (() => ImmediateWatchStats) | null = null;
 
 /**
  * Installs a watch over the global `setImmediate` once per process, for Dawn's binding to pick up (later
- * calls return the first one's report).
- * @param mode "watch" or "rescue" ("off" installs nothing and reports zeros).
+ * calls, whatever their mode, return the first one's report; "off" then asks only for that).
+ * @param mode "watch" or "rescue"; "off" installs nothing.
  * @param rescueAfterMs Age after which a queued callback counts as late.
- * @returns A function that reports what the watch has seen.
+ * @returns The installed watch's report, or null when there is none.
  */
 export function watchImmediates(
   mode: ImmediateWatchMode,
   rescueAfterMs = RESCUE_AFTER_MS,
-): () => ImmediateWatchStats {
-  if (installed) return installed;
+): (() => ImmediateWatchStats) | null {
+  if (installed || mode === "off") return installed;
   const g = globalThis as unknown as { setImmediate?: SetImmediateFn; clearImmediate?: ClearImmediateFn };
   const original = g.setImmediate, originalClear = g.clearImmediate;
-  if (mode === "off" || !original || !originalClear) {
-    return () => ({
-      mode: "off",
-      scheduled: 0,
-      ran: 0,
-      rescued: 0,
-      lateAfterRescue: 0,
-      pending: 0,
-      oldestPendingMs: 0,
-    });
-  }
+  if (!original || !originalClear) return null;
   const watch = createImmediateWatch(mode, original, originalClear, rescueAfterMs);
   g.setImmediate = watch.setImmediate;
   g.clearImmediate = watch.clearImmediate;

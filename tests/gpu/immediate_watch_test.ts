@@ -118,7 +118,9 @@ Deno.test("immediate watch: a throwing callback is still settled", () => {
 Deno.test("immediate watch: installed on the global setImmediate, once, and described for stall messages", async () => {
   // this test file's isolate only: Dawn's loader installs it the same way (src/gpu/device.ts)
   const stats = watchImmediates("watch");
+  assert.ok(stats, "installed");
   assert.equal(watchImmediates("rescue"), stats, "a second install returns the first watch");
+  assert.equal(watchImmediates("off"), stats, "'off' returns the installed watch's report");
   const before = stats().scheduled;
   await new Promise((r) => setImmediate(r));
   assert.equal(stats().scheduled, before + 1);
