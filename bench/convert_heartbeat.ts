@@ -8,6 +8,17 @@
  */
 import { main } from "../src/cli/main.ts";
 
+// Let bench/native_stack.py (not our ancestor) ptrace us where Yama allows only ancestors.
+try {
+  const libc = Deno.dlopen("libc.so.6", {
+    prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  });
+  libc.symbols.prctl(0x59616d61, 0xffffffffffffffffn, 0n, 0n, 0n); // PR_SET_PTRACER, PR_SET_PTRACER_ANY
+  libc.close();
+} catch (e) {
+  console.error(`prctl(PR_SET_PTRACER) unavailable: ${e}`);
+}
+
 const start = performance.now();
 const beat = setInterval(() => {
   console.error(`\nheartbeat ${((performance.now() - start) / 1000).toFixed(0)} s`);

@@ -38,6 +38,8 @@ diagnose() {
   done
   # the JavaScript stack through the inspector (or word that the thread is held in a native call)
   timeout 20 deno run -A --node-modules-dir=none --cached-only bench/js_stack.ts "127.0.0.1:$port" 8000 2>&1
+  # native stacks: where the busy main thread is (bench/native_stack.py; symbolize dawn.node offsets locally)
+  if command -v python3 >/dev/null; then timeout 30 python3 bench/native_stack.py "$pid" "$pid" 12 2>&1; fi
   if command -v gdb >/dev/null; then
     gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>&1 | grep -E '^(Thread|#)' | head -400
   elif command -v eu-stack >/dev/null; then
