@@ -7,6 +7,7 @@ import { loadModel } from "../src/model/load.ts";
 import { createBackend } from "../src/ops/select_backend.ts";
 import type { GpuBackend } from "../src/ops/gpu_backend.ts";
 import { Rng } from "../src/util/rng.ts";
+import { installDawnTicks } from "../src/gpu/dawn_ticks.ts";
 import { gpt2Config, gpt2Tensors, writeDenseFolder } from "./random_models.ts";
 import { FULL_SHAPES, QUICK_SHAPES } from "./shapes.ts";
 
@@ -68,3 +69,5 @@ for (const n of quick ? [16, 32] : [32, 64]) {
 const d0 = ctx.dispatchCount;
 await model.generate(prompt, { maxTokens: 4, greedy: true, eosTokenId: null });
 console.log(`dispatches per token ≈ ${((ctx.dispatchCount - d0) / 4).toFixed(1)}`);
+const ticks = installDawnTicks("off"); // the installed pacer's report: were decode's readbacks ever paced?
+if (ticks) console.log(`Dawn ticks: ${JSON.stringify(ticks())}`);

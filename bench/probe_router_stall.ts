@@ -8,13 +8,13 @@
  *     deno run -A bench/probe_router_stall.ts [--routers 4] [--n 131072] [--d 256] [--experts 64] [--epochs 20]
  *       [--stall-ms 20000] [--backend dawn|webgpu]
  *
- * On Dawn it also reports the `setImmediate` callbacks Dawn's binding queued and how many were still waiting
- * at a stall (src/gpu/immediate_watch.ts; `D2D_IMMEDIATE_WATCH=rescue` also runs late ones).
+ * On Dawn it also reports Dawn's ticks (src/gpu/dawn_ticks.ts): how many were queued, paced, and still
+ * waiting at a stall. `D2D_DAWN_TICKS=count` turns the pacing off, which is how the stall was reproduced.
  * @module
  */
 import { parseArgs } from "node:util";
 import { GpuStallError } from "../src/gpu/errors.ts";
-import { watchImmediates } from "../src/gpu/immediate_watch.ts";
+import { installDawnTicks } from "../src/gpu/dawn_ticks.ts";
 import { trainRouterOnBackend } from "../src/moe/router_train_gpu.ts";
 import { createBackend, parseBackendChoice } from "../src/ops/select_backend.ts";
 import { Rng } from "../src/util/rng.ts";
@@ -38,9 +38,9 @@ const be = await createBackend(parseBackendChoice(o.backend));
 console.log(
   `backend ${be.info.provider} (${be.info.description}); ${routers} routers of n ${n}, d ${d}, E ${E}, ${epochs} epochs`,
 );
-// the watch Dawn's loader installed, if any ("off" only asks for its report)
-const immediates = watchImmediates("off");
-const watched = () => immediates ? JSON.stringify(immediates()) : "(no watch)";
+// the pacer Dawn's loader installed, if any ("off" only asks for its report)
+const ticks = installDawnTicks("off");
+const watched = () => ticks ? JSON.stringify(ticks()) : "(no pacer)";
 const rng = new Rng(1);
 // Teacher data: targets are |x·T| for a fixed random T, so the router has something to learn.
 const x = randomF32(n * d, rng);
@@ -84,7 +84,7 @@ for (let r = 0; r < routers; r++) {
     if (!(e instanceof GpuStallError)) throw e;
     stalls++;
     console.log(`router ${r}: STALL after ${(performance.now() - start).toFixed(0)} ms: ${e.message}`);
-    console.log(`  immediates at the stall: ${watched()}`);
+    console.log(`  Dawn ticks at the stall: ${watched()}`);
     const probe = be.input(new Float32Array([1, 2, 3, 4]), [4]);
     const p0 = performance.now();
     const alive = await Promise.race([
@@ -92,9 +92,9 @@ for (let r = 0; r < routers; r++) {
       new Promise<string>((res) => setTimeout(() => res("a tiny readback did not complete in 30 s"), 30_000)),
     ]);
     be.release(probe);
-    console.log(`  after the stall: ${alive}; immediates ${watched()}`);
+    console.log(`  after the stall: ${alive}; Dawn ticks ${watched()}`);
   }
 }
 clearInterval(beat);
-console.log(`stalls ${stalls} of ${routers}; immediates ${watched()}`);
+console.log(`stalls ${stalls} of ${routers}; Dawn ticks ${watched()}`);
 Deno.exit(0);

@@ -4,7 +4,7 @@
  * @module
  */
 import { GpuUnavailableError } from "./errors.ts";
-import { IMMEDIATE_WATCH_MODES, type ImmediateWatchMode, watchImmediates } from "./immediate_watch.ts";
+import { DAWN_TICK_MODES, type DawnTickMode, installDawnTicks } from "./dawn_ticks.ts";
 
 /** Which WebGPU implementation provided the device. */
 export type GpuProvider = "dawn" | "deno";
@@ -55,10 +55,10 @@ async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
   const key = flags.join(" ");
   if (dawnGpus.has(key)) return dawnGpus.get(key)!;
   let gpu: GPU | null;
-  const watchMode = immediateWatchMode(); // outside the try: a bad value is the user's error to see
+  const tickMode = dawnTickMode(); // outside the try: a bad value is the user's error to see
   try {
     const mod = await import("webgpu");
-    watchImmediates(watchMode);
+    installDawnTicks(tickMode);
     gpu = mod.create([...flags]) as unknown as GPU;
   } catch {
     gpu = null;
@@ -68,22 +68,22 @@ async function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
 }
 
 /**
- * `D2D_IMMEDIATE_WATCH` (see `immediate_watch.ts`); "watch" when unset or unreadable, so that a readback
- * that never completes can say whether Dawn's tick was left queued (it only counts: callbacks run as before).
+ * `D2D_DAWN_TICKS` (see `dawn_ticks.ts`); "pace" when unset or unreadable: without it, a long GPU wait on
+ * Dawn can stall the main thread for minutes in Deno's Node-API finalizer bookkeeping.
  * @throws {RangeError} For a value that is not a mode.
  */
-function immediateWatchMode(): ImmediateWatchMode {
+function dawnTickMode(): DawnTickMode {
   let v: string | undefined;
   try {
-    v = Deno.env.get("D2D_IMMEDIATE_WATCH");
+    v = Deno.env.get("D2D_DAWN_TICKS");
   } catch {
     v = undefined; // no env permission: the default
   }
-  if (v === undefined || v === "") return "watch";
-  if (!IMMEDIATE_WATCH_MODES.includes(v as ImmediateWatchMode)) {
-    throw new RangeError(`D2D_IMMEDIATE_WATCH: "${v}" is not one of ${IMMEDIATE_WATCH_MODES.join(", ")}`);
+  if (v === undefined || v === "") return "pace";
+  if (!DAWN_TICK_MODES.includes(v as DawnTickMode)) {
+    throw new RangeError(`D2D_DAWN_TICKS: "${v}" is not one of ${DAWN_TICK_MODES.join(", ")}`);
   }
-  return v as ImmediateWatchMode;
+  return v as DawnTickMode;
 }
 
 /** Mesa's Vulkan driver prints an error line when XDG_RUNTIME_DIR is unset; give it a harmless value. */

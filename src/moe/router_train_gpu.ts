@@ -24,7 +24,7 @@
  */
 
 import { GpuStallError } from "../gpu/errors.ts";
-import { describeImmediates } from "../gpu/immediate_watch.ts";
+import { describeDawnTicks } from "../gpu/dawn_ticks.ts";
 import type { AdamWStep } from "../ops/adam_ref.ts";
 import type { Backend } from "../ops/backend.ts";
 import type { Tensor } from "../ops/tensor.ts";
@@ -80,8 +80,8 @@ async function readWithin<T>(read: Promise<T>, ms: number, what: string): Promis
   const stalled = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => {
-        // where Dawn's tick stood (src/gpu/immediate_watch.ts): left queued, or not waiting at all
-        const ticks = describeImmediates();
+        // where Dawn's ticks stood (src/gpu/dawn_ticks.ts): one left queued, or not waiting at all
+        const ticks = describeDawnTicks();
         const why = `${what} did not complete in ${(ms / 1000).toFixed(0)} s`;
         reject(new GpuStallError(ticks ? `${why} (${ticks})` : why));
       },

@@ -1,0 +1,191 @@
+/**
+ * Paces the ticks of Dawn's node binding (npm:webgpu) so that Deno's Node-API layer cannot stall the main
+ * thread for minutes.
+ *
+ * While any Dawn request (mapAsync, onSubmittedWorkDone, pipeline creation) is pending, the binding's
+ * AsyncRunner ticks the device from a chain of `setImmediate` callbacks, each queueing the next, and each a
+ * fresh native function with a Node-API finalizer: 10,000–15,000 a second while a long readback waits
+ * (H100, 2026-12-05). Deno 2.9 keeps those finalizers in one vector and removes each collected one by a
+ * linear search and shift, so a garbage collection that frees n of them costs O(n²): with the young
+ * generation at 64 MB, conversions that trained routers on the GPU stopped for good, the main thread
+ * spinning in Deno's finalizer bookkeeping (ptrace samples: `bench/native_stack.py`, docs/conversion.md).
+ *
+ * The pacer wraps the global `setImmediate` (the binding looks it up on every tick): a chain of native
+ * callbacks that has run longer than {@link PACE_AFTER_MS} continues from 1 ms timers instead, which cuts
+ * the ticks of a long wait about tenfold and their quadratic cost a hundredfold, while short waits (a decode
+ * step's readback) keep their immediate ticks. JavaScript callbacks are never paced.
+ * @module
+ */
+
+/** "off" leaves `setImmediate` alone, "count" only counts, "pace" also paces long chains of native ticks. */
+export type DawnTickMode = "off" | "count" | "pace";
+
+/** Every {@link DawnTickMode}, for option parsing. */
+export const DAWN_TICK_MODES: readonly DawnTickMode[] = ["off", "count", "pace"];
+
+/** A chain of native callbacks older than this (ms) continues from 1 ms timers in "pace" mode. */
+export const PACE_AFTER_MS = 20;
+
+/** What the pacer has seen since it was installed. */
+export interface DawnTickStats {
+  /** The mode it was installed in. */
+  mode: DawnTickMode;
+  /** Callbacks queued through `setImmediate`. */
+  scheduled: number;
+  /** Chains started: callbacks queued from outside any callback of the pacer. */
+  chains: number;
+  /** Callbacks moved to a 1 ms timer. */
+  paced: number;
+  /** Callbacks queued and not yet run. */
+  pending: number;
+  /** Age of the oldest of those in ms (0 when none). */
+  oldestPendingMs: number;
+}
+
+/** `setImmediate`'s shape as the pacer wraps it. */
+export type SetImmediateFn = (fn: (...args: unknown[]) => void, ...args: unknown[]) => unknown;
+/** `clearImmediate`'s shape as the pacer wraps it. */
+export type ClearImmediateFn = (handle: unknown) => void;
+
+/** The timer and clock functions a pacer uses (the real ones by default; fakes in tests). */
+export interface PacerClock {
+  /** Queues a callback after `ms`. */
+  setTimeout: (fn: () => void, ms: number) => unknown;
+  /** Cancels it. */
+  clearTimeout: (handle: unknown) => void;
+  /** Milliseconds, monotonic. */
+  now: () => number;
+}
+
+const REAL_CLOCK: PacerClock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as number),
+  now: () => performance.now(),
+};
+
+/** A pacer over one `setImmediate`: its wrapped pair and its report. */
+export interface DawnTickPacer {
+  /** Queues like the original (or from a timer, for a long chain of native callbacks). */
+  setImmediate: SetImmediateFn;
+  /** Cancels a callback queued either way. */
+  clearImmediate: ClearImmediateFn;
+  /** What the pacer has seen so far. */
+  stats: () => DawnTickStats;
+}
+
+interface Entry {
+  at: number;
+  cancel: () => void;
+}
+
+/** Dawn's tick is a Node-API function; its source reads as native code (as a bound function's does). */
+function isNative(fn: unknown): boolean {
+  return typeof fn === "function" && Function.prototype.toString.call(fn).endsWith("{ [native code] }");
+}
+
+/**
+ * Wraps a `setImmediate`/`clearImmediate` pair (the global one in {@link installDawnTicks}; fakes in tests).
+ * @param mode "count" or "pace".
+ * @param original The `setImmediate` to wrap.
+ * @param originalClear Its `clearImmediate`.
+ * @param clock Timers and clock for paced callbacks.
+ * @param paceAfterMs Chain age after which native callbacks are paced.
+ * @returns The pacer.
+ */
+export function createDawnTickPacer(
+  mode: "count" | "pace",
+  original: SetImmediateFn,
+  originalClear: ClearImmediateFn,
+  clock: PacerClock = REAL_CLOCK,
+  paceAfterMs = PACE_AFTER_MS,
+): DawnTickPacer {
+  const counts = { scheduled: 0, chains: 0, paced: 0 };
+  const pending = new Set<Entry>();
+  const byHandle = new WeakMap<object, Entry>();
+  let depth = 0; // > 0 while one of our callbacks runs: what it queues continues its chain
+  let chainStart = 0;
+  const stats = (): DawnTickStats => {
+    let oldest = Infinity;
+    for (const e of pending) oldest = Math.min(oldest, e.at);
+    return {
+      mode,
+      ...counts,
+      pending: pending.size,
+      oldestPendingMs: pending.size ? clock.now() - oldest : 0,
+    };
+  };
+  const setImmediatePaced: SetImmediateFn = (fn, ...args) => {
+    counts.scheduled++;
+    const at = clock.now();
+    if (depth === 0) {
+      chainStart = at;
+      counts.chains++;
+    }
+    const entry: Entry = { at, cancel: () => {} };
+    pending.add(entry);
+    const turn = () => {
+      pending.delete(entry);
+      depth++;
+      try {
+        fn(...args);
+      } finally {
+        depth--;
+      }
+    };
+    let handle: unknown;
+    if (mode === "pace" && depth > 0 && at - chainStart > paceAfterMs && isNative(fn)) {
+      counts.paced++;
+      const timer = clock.setTimeout(turn, 1);
+      entry.cancel = () => clock.clearTimeout(timer);
+      handle = { pacedTimer: timer }; // a timer id may be a number: an object lets clearImmediate find it
+    } else {
+      const immediate = original(turn);
+      entry.cancel = () => originalClear(immediate);
+      handle = immediate;
+    }
+    if (handle && typeof handle === "object") byHandle.set(handle, entry);
+    return handle;
+  };
+  const clearImmediatePaced: ClearImmediateFn = (handle) => {
+    const entry = handle && typeof handle === "object" ? byHandle.get(handle) : undefined;
+    if (!entry) return originalClear(handle);
+    pending.delete(entry);
+    entry.cancel();
+  };
+  return { setImmediate: setImmediatePaced, clearImmediate: clearImmediatePaced, stats };
+}
+
+let installed: (() => DawnTickStats) | null = null;
+
+/**
+ * Installs a pacer over the global `setImmediate` once per process, for Dawn's binding to pick up (later
+ * calls, whatever their mode, return the first one's report; "off" then asks only for that).
+ * @param mode "count" or "pace"; "off" installs nothing.
+ * @returns The installed pacer's report, or null when there is none.
+ */
+export function installDawnTicks(mode: DawnTickMode): (() => DawnTickStats) | null {
+  if (installed || mode === "off") return installed;
+  const g = globalThis as unknown as { setImmediate?: SetImmediateFn; clearImmediate?: ClearImmediateFn };
+  const original = g.setImmediate, originalClear = g.clearImmediate;
+  if (!original || !originalClear) return null;
+  const pacer = createDawnTickPacer(mode, original, originalClear);
+  g.setImmediate = pacer.setImmediate;
+  g.clearImmediate = pacer.clearImmediate;
+  installed = pacer.stats;
+  return installed;
+}
+
+/**
+ * One line on Dawn's ticks for an error message about a wait that never ended: how many were queued,
+ * paced, and whether one is still queued (and for how long). Null when no pacer is installed (Deno's
+ * built-in WebGPU, `D2D_DAWN_TICKS=off`).
+ * @returns The line, or null.
+ */
+export function describeDawnTicks(): string | null {
+  if (!installed) return null;
+  const s = installed();
+  const queued = s.pending
+    ? `${s.pending} queued, the oldest for ${(s.oldestPendingMs / 1000).toFixed(1)} s`
+    : "none queued";
+  return `Dawn ticks: ${s.scheduled} in ${s.chains} chains, ${s.paced} paced, ${queued}`;
+}
