@@ -41,7 +41,7 @@ import { uploadMoeLayer } from "./moe_ffn.ts";
 import { MoeRouting } from "./routing.ts";
 import type { RouterTrainOptions, RouterWeights } from "./router_train.ts";
 import { DEFAULT_ROUTER_TARGET, ROUTER_TARGETS, type RouterTarget, routerTargets } from "./router_target.ts";
-import { fitRouter, type RouterDevice, routerTrainsOnGpu } from "./router_fit.ts";
+import { fitRouter, type RouterDevice, trainsOnGpu } from "./router_fit.ts";
 import { defaultTrainWorkers, trainRoutersParallel } from "./router_parallel.ts";
 import { routerTrainingFits } from "./router_train_gpu.ts";
 import { type ConvertedLayer, sourceChecksum, writeConverted } from "./write_converted.ts";
@@ -89,9 +89,8 @@ export interface ConvertOptions {
   /** Smallest mean cosine to dense outputs for the default τ (encoders; default 0.99). */
   minCosine?: number;
   /**
-   * Where routers train: "auto" and "cpu" (the float64 CPU trainer, in workers) or "gpu" (whenever the
-   * backend is one; see `routerTrainsOnGpu` for why it is not the default). "auto" distils attention
-   * projections on the GPU of a hardware adapter.
+   * Where routers train and attention projections are distilled: "auto" (the GPU of a hardware adapter,
+   * else the float64 CPU trainer, in workers), "gpu" (whenever the backend is one) or "cpu".
    */
   routerDevice?: RouterDevice;
   /**
@@ -378,8 +377,8 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
   // 3. Routers.
   const routers: { router: RouterWeights; valLoss: number; valBaselineLoss: number; trainLoss: number }[] =
     [];
-  // The float64 CPU trainer, several layers at once in workers when there are cores to spare; on the GPU
-  // only when asked (routerTrainsOnGpu says why).
+  // On a hardware GPU one layer after another; else the float64 CPU trainer, several layers at once in
+  // workers when there are cores to spare.
   const routerDevices = new Set<"gpu" | "cpu">();
   const epochs = opts.routerEpochs ?? 20;
   const trainOpts = (i: number) => ({
@@ -389,9 +388,7 @@ export async function convert(source: string, opts: ConvertOptions): Promise<Con
     underWeight,
     seed: seed + i,
   });
-  const allCpu = data.every((l) =>
-    !routerTrainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E))
-  );
+  const allCpu = data.every((l) => !trainsOnGpu(be, opts.routerDevice, routerTrainingFits(be, l.n, d, E)));
   if (allCpu && workers > 1 && data.length > 1) {
     const steps = new Array<number>(data.length).fill(0), total = new Array<number>(data.length).fill(1);
     const results = await trainRoutersParallel(

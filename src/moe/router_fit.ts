@@ -1,7 +1,7 @@
 /**
- * Where a converted layer's router trains: with the float64 CPU trainer, or on the GPU when the caller asks
- * for it and the samples fit one binding; and where attention distillation runs (the GPU of a hardware
- * adapter by default). Shared by FFN and attention-projection conversion.
+ * Where a converted layer's router trains and attention distillation runs: on the GPU of a hardware adapter
+ * by default (when the samples fit one binding), else with the float64 CPU trainer. Shared by FFN and
+ * attention-projection conversion.
  * @module
  */
 import { GpuStallError } from "../gpu/errors.ts";
@@ -13,10 +13,7 @@ import {
   trainRouterOnBackend,
 } from "./router_train_gpu.ts";
 
-/**
- * "auto" (distillation on the GPU when it is a hardware adapter, routers on the CPU), "gpu" (both on the GPU
- * whenever the backend is one) or "cpu".
- */
+/** "auto" (the GPU when it is a hardware adapter), "gpu" (whenever the backend is one) or "cpu". */
 export type RouterDevice = "auto" | "gpu" | "cpu";
 
 /** Every {@link RouterDevice}, for option parsing. */
@@ -34,23 +31,7 @@ export function trainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = tr
 }
 
 /**
- * Whether a router trains on the backend's GPU: only when the caller asks for it ("gpu"); "auto" and "cpu"
- * take the CPU trainer (in workers, several layers at once). The GPU trainer stopped for good in 2 of 5
- * conversions of the ReLU GPT-2 on the H200 (Dawn, 2026-12-05; docs/conversion.md); a conversion that
- * finishes in 80–90 s on the machine's CPU cores beats one that may never finish in 33 s (when asked for,
- * a stall now falls back to the CPU: {@link fitRouter}). Distillation of attention projections still
- * follows {@link trainsOnGpu}.
- * @param be The model's backend.
- * @param where Device preference.
- * @param fits Whether the training data fits the device's bindings.
- * @returns True for the GPU.
- */
-export function routerTrainsOnGpu(be: Backend, where: RouterDevice = "auto", fits = true): boolean {
-  return where === "gpu" && trainsOnGpu(be, where, fits);
-}
-
-/**
- * Trains one router where {@link routerTrainsOnGpu} says. When the GPU trainer stalls (a readback pending far
+ * Trains one router where {@link trainsOnGpu} says. When the GPU trainer stalls (a readback pending far
  * longer than the work before it, {@link GpuStallError}), the router trains on the CPU instead and `stall`
  * says why, so that the caller can keep later layers off the GPU.
  * @param be The model's backend.
@@ -73,7 +54,7 @@ export async function fitRouter(
   opts: BackendRouterTrainOptions,
   where: RouterDevice = "auto",
 ): Promise<RouterTrainResult & { device: "gpu" | "cpu"; stall?: string }> {
-  if (routerTrainsOnGpu(be, where, routerTrainingFits(be, n, d, experts))) {
+  if (trainsOnGpu(be, where, routerTrainingFits(be, n, d, experts))) {
     try {
       return { ...(await trainRouterOnBackend(be, x, y, n, d, experts, opts)), device: "gpu" };
     } catch (e) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GpuStallError } from "../../src/gpu/errors.ts";
-import { fitRouter, routerTrainsOnGpu, trainsOnGpu } from "../../src/moe/router_fit.ts";
+import { fitRouter, trainsOnGpu } from "../../src/moe/router_fit.ts";
 import { trainRouter } from "../../src/moe/router_train.ts";
 import { trainRouterOnBackend } from "../../src/moe/router_train_gpu.ts";
 import type { Backend } from "../../src/ops/backend.ts";
@@ -10,16 +10,14 @@ import { Rng } from "../../src/util/rng.ts";
 const backend = (kind: "gpu" | "cpu", fallback: boolean) =>
   ({ info: { kind, fallback } }) as unknown as Backend;
 
-Deno.test("routerTrainsOnGpu: routers train on the GPU only when asked; distillation keeps the hardware GPU on auto", () => {
+Deno.test("trainsOnGpu: a hardware GPU on auto, any GPU when asked, never one the samples do not fit", () => {
   const hw = backend("gpu", false), sw = backend("gpu", true), cpu = backend("cpu", false);
-  assert.equal(routerTrainsOnGpu(hw), false, "auto: the CPU trainer even on a hardware GPU");
-  assert.equal(routerTrainsOnGpu(hw, "cpu"), false);
-  assert.equal(routerTrainsOnGpu(hw, "gpu"), true);
-  assert.equal(routerTrainsOnGpu(sw, "gpu"), true, "asked for: also a software adapter");
-  assert.equal(routerTrainsOnGpu(hw, "gpu", false), false, "samples that do not fit one binding");
-  assert.equal(routerTrainsOnGpu(cpu, "gpu"), false, "no GPU");
-  assert.equal(trainsOnGpu(hw), true, "distillation: the hardware GPU on auto");
-  assert.equal(trainsOnGpu(sw), false, "but not a software adapter");
+  assert.equal(trainsOnGpu(hw), true, "auto: the hardware GPU");
+  assert.equal(trainsOnGpu(sw), false, "auto: not a software adapter (slower than the CPU trainer)");
+  assert.equal(trainsOnGpu(hw, "cpu"), false);
+  assert.equal(trainsOnGpu(sw, "gpu"), true, "asked for: also a software adapter");
+  assert.equal(trainsOnGpu(hw, "gpu", false), false, "samples that do not fit one binding");
+  assert.equal(trainsOnGpu(cpu, "gpu"), false, "no GPU");
 });
 
 /** A CPU backend that passes for a hardware GPU and whose readbacks never settle (the H200 stall). */

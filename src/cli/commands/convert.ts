@@ -37,10 +37,9 @@ server load like any model (d2dmoe.json + d2dmoe.safetensors + the source's othe
                           output norm, better at telling idle experts apart) or norm (the paper's)
       --router-under-weight W  weight on a router's squared error where it predicts too little
                           (default 3; 1 is the paper's plain MSE)
-      --router-device D   where routers train: auto (default) and cpu: the float64 trainer, several
-                          layers at once in workers; gpu: on the model's GPU (faster per layer, but it
-                          hung in 2 of 5 H200 conversions: docs/conversion.md). auto distils attention
-                          projections on a hardware GPU
+      --router-device D   where routers train and attention projections are distilled: auto
+                          (default: a hardware GPU, else the CPU), gpu (also a software adapter) or cpu
+                          (the float64 trainer, several layers at once in workers)
       --taus LIST         τ grid of the calibration table (default 0,0.005,...,0.1,0.12,0.15,0.2,...,1:
                           fine where the executed fraction falls fastest)
       --attention         also convert every attention projection (Q, K, V, O; BERT, GPT-2, ViT): each
