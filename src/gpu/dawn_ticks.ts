@@ -32,7 +32,7 @@ export interface DawnTickStats {
   mode: DawnTickMode;
   /** Callbacks queued through `setImmediate`. */
   scheduled: number;
-  /** Chains started: callbacks queued from outside any callback of the pacer. */
+  /** Chains started: native callbacks queued from outside any native callback's run. */
   chains: number;
   /** Callbacks moved to a 1 ms timer. */
   paced: number;
@@ -102,7 +102,7 @@ export function createDawnTickPacer(
   const counts = { scheduled: 0, chains: 0, paced: 0 };
   const pending = new Set<Entry>();
   const byHandle = new WeakMap<object, Entry>();
-  let depth = 0; // > 0 while one of our callbacks runs: what it queues continues its chain
+  let depth = 0; // > 0 while a native callback of ours runs: a native one it queues continues its chain
   let chainStart = 0;
   const stats = (): DawnTickStats => {
     let oldest = Infinity;
@@ -117,7 +117,9 @@ export function createDawnTickPacer(
   const setImmediatePaced: SetImmediateFn = (fn, ...args) => {
     counts.scheduled++;
     const at = clock.now();
-    if (depth === 0) {
+    const native = isNative(fn);
+    // a native callback queued from outside a native callback's run starts a chain (Dawn: idle to busy)
+    if (native && depth === 0) {
       chainStart = at;
       counts.chains++;
     }
@@ -125,15 +127,15 @@ export function createDawnTickPacer(
     pending.add(entry);
     const turn = () => {
       pending.delete(entry);
-      depth++;
+      if (native) depth++;
       try {
         fn(...args);
       } finally {
-        depth--;
+        if (native) depth--;
       }
     };
     let handle: unknown;
-    if (mode === "pace" && depth > 0 && at - chainStart > paceAfterMs && isNative(fn)) {
+    if (mode === "pace" && native && depth > 0 && at - chainStart > paceAfterMs) {
       counts.paced++;
       const timer = clock.setTimeout(turn, 1);
       entry.cancel = () => clock.clearTimeout(timer);

@@ -65,7 +65,7 @@ Deno.test("dawn ticks: callbacks run once, with their arguments, and are counted
   assert.deepEqual(p.stats(), {
     mode: "pace",
     scheduled: 2,
-    chains: 2,
+    chains: 0,
     paced: 0,
     pending: 0,
     oldestPendingMs: 0,
@@ -118,6 +118,20 @@ Deno.test("dawn ticks: JavaScript callbacks and 'count' mode are never paced", (
     assert.equal(n, 10);
     assert.equal(p.stats().paced, 0);
   }
+});
+
+Deno.test("dawn ticks: a native tick queued from a JavaScript callback starts a new chain", () => {
+  const loop = fakeLoop();
+  const p = createDawnTickPacer("pace", loop.set, loop.clear, loop.clock, 2);
+  const ticks = { n: 0 };
+  dawnChain(p.setImmediate, () => loop.clock.now() < 6, ticks);
+  while (loop.immediates.size + loop.timers.size > 0) loop.turn(1);
+  assert.ok(p.stats().paced > 0, "the long chain was paced");
+  p.setImmediate(() => p.setImmediate(native(() => {}))); // e.g. a mapAsync from inside some immediate
+  loop.turn(1);
+  assert.equal(loop.immediates.size, 1, "immediate, not paced");
+  assert.equal(loop.timers.size, 0);
+  assert.equal(p.stats().chains, 2);
 });
 
 Deno.test("dawn ticks: a cleared callback never runs, whether queued immediate or paced", () => {
