@@ -3,7 +3,7 @@
 # instruction pointer and the return-address candidates found on its stack, each as `library+0xoffset`
 # (the offset is the file offset, which for dawn.node equals its virtual address). Symbolize here with
 #   addr2line -f -C -e <path to dawn.node> 0xoffset...
-#   python3 bench/native_stack.py PID [TID] [SAMPLES]
+#   [SAMPLE_GAP_S=0.2] python3 bench/native_stack.py PID [TID] [SAMPLES]
 # The target must allow tracing (bench/convert_heartbeat.ts calls prctl(PR_SET_PTRACER, ANY) at start).
 import ctypes, os, sys, time
 
@@ -56,4 +56,4 @@ for s in range(samples):
     libc.ptrace(PTRACE_DETACH, tid, None, None)
     print(f"sample {s}: ip {where(rip, maps) or hex(rip)}")
     print("  stack: " + " ".join(frames[:48]))
-    time.sleep(0.2)
+    time.sleep(float(os.environ.get("SAMPLE_GAP_S", "0.2")))
