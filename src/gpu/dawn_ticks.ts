@@ -5,10 +5,11 @@
  * While any Dawn request (mapAsync, onSubmittedWorkDone, pipeline creation) is pending, the binding's
  * AsyncRunner ticks the device from a chain of `setImmediate` callbacks, each queueing the next, and each a
  * fresh native function with a Node-API finalizer: 10,000–15,000 a second while a long readback waits
- * (H100, 2026-12-05). Deno 2.9 keeps those finalizers in one vector and removes each collected one by a
- * linear search and shift, so a garbage collection that frees n of them costs O(n²): with the young
- * generation at 64 MB, conversions that trained routers on the GPU stopped for good, the main thread
- * spinning in Deno's finalizer bookkeeping (ptrace samples: `bench/native_stack.py`, docs/conversion.md).
+ * (H100, 2026-12-05). Deno 2.9 keeps those finalizers in one vector (its registry since denoland/deno#36551)
+ * and removes each collected one by a linear search and shift, so a garbage collection that frees n of them
+ * costs O(n²): with the young generation at 64 MB, conversions that trained routers on the GPU stopped for
+ * good, the main thread spinning in Deno's finalizer bookkeeping (ptrace samples: `bench/native_stack.py`,
+ * docs/conversion.md).
  *
  * The pacer wraps the global `setImmediate` (the binding looks it up on every tick): a chain of native
  * callbacks that has run longer than {@link PACE_AFTER_MS} continues from 1 ms timers instead, which cuts
