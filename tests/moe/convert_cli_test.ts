@@ -1,4 +1,4 @@
-/** `d2d convert` option checks as a user meets them: a bad choice exits 2 naming the option and its choices. */
+/** `d2d convert` as a user meets it: a bad choice exits 2 naming the option and its choices; the τ table is legible. */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
@@ -27,4 +27,21 @@ Deno.test("d2d convert: --router-device and --router-target accept only their ch
   const help = await d2d(["convert", "--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--router-device D/);
+});
+
+Deno.test("d2d convert: the τ table tells grid steps of 0.005 apart", async () => {
+  const out = await Deno.makeTempDir({ prefix: "d2d-convert-cli-" });
+  try {
+    const model = fileURLToPath(new URL("../fixtures/hf-tiny/tiny-gpt2-relu", import.meta.url));
+    const r = await d2d([
+      "convert",
+      ...["--model", model, "--out", out, "--overwrite", "--experts", "4", "--calib-tokens", "256"],
+      ...["--taus", "0,0.005,0.01", "--backend", "cpu", "--router-device", "cpu"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const taus = [...r.stdout.matchAll(/^\s*(\d\.\d+)\s+\d\.\d{3}\s/gm)].map((m) => m[1]);
+    assert.deepEqual(taus, ["0.000", "0.005", "0.010"]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });

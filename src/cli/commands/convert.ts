@@ -149,7 +149,7 @@ export async function convertCommand(args: string[]): Promise<number> {
   out(table(
     ["tau", "ffn_fraction", ...(a ? ["attention_fraction"] : []), "compute_fraction", metric],
     manifest.calibration.map((c) => [
-      c.tau.toFixed(2),
+      c.tau.toFixed(3), // the default grid steps by 0.005
       c.ffn_fraction.toFixed(3),
       ...(a ? [(c.attention_fraction ?? NaN).toFixed(3)] : []),
       (c.compute_fraction ?? NaN).toFixed(3),
