@@ -52,8 +52,25 @@ be.read = async (ts) => {
   reads++;
   return r;
 };
+// the installed pacer's report ("off" installs nothing and only asks): were decode's readbacks paced?
+const ticks = installDawnTicks("off");
+const tickLine = (() => {
+  let last = ticks?.();
+  return () => {
+    const now = ticks?.();
+    if (!now || !last) return "";
+    const d = {
+      chains: now.chains - last.chains,
+      paced: now.paced - last.paced,
+      ticks: now.scheduled - last.scheduled,
+    };
+    last = now;
+    return `; Dawn ticks ${d.ticks} in ${d.chains} chains, ${d.paced} paced`;
+  };
+})();
 const prompt = Array.from({ length: 16 }, (_, i) => (i * 7) % s.vocab);
 await model.generate(prompt, { maxTokens: 8, greedy: true, eosTokenId: null });
+tickLine();
 for (const n of quick ? [16, 32] : [32, 64]) {
   readMs = 0;
   reads = 0;
@@ -63,11 +80,10 @@ for (const n of quick ? [16, 32] : [32, 64]) {
   console.log(
     `generate ${n}: ${(ms / n).toFixed(2)} ms/token (${(1000 * n / ms).toFixed(1)} tok/s); in read(): ${
       (readMs / reads).toFixed(2)
-    } ms/read over ${reads} reads; recording+other ${((ms - readMs) / n).toFixed(2)} ms/token`,
+    } ms/read over ${reads} reads; recording+other ${((ms - readMs) / n).toFixed(2)} ms/token${tickLine()}`,
   );
 }
 const d0 = ctx.dispatchCount;
 await model.generate(prompt, { maxTokens: 4, greedy: true, eosTokenId: null });
 console.log(`dispatches per token ≈ ${((ctx.dispatchCount - d0) / 4).toFixed(1)}`);
-const ticks = installDawnTicks("off"); // the installed pacer's report: were decode's readbacks ever paced?
 if (ticks) console.log(`Dawn ticks: ${JSON.stringify(ticks())}`);

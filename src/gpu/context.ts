@@ -6,6 +6,7 @@
  */
 import { BufferPool, sizeClass } from "./buffer_pool.ts";
 import { acquireDevice, type GpuDeviceInfo, type GpuPreference } from "./device.ts";
+import { markDawnProgress } from "./dawn_ticks.ts";
 import { DeviceLostError, GpuCommandError } from "./errors.ts";
 import type { KernelName } from "./kernels.ts";
 import { type Constants, PipelineCache } from "./pipeline_cache.ts";
@@ -341,8 +342,10 @@ export class GpuContext {
       this.#profiler.resolve(this.#encoder ??= this.device.createCommandEncoder());
     }
     this.flush();
+    markDawnProgress(); // a new wait: its Dawn ticks start unpaced (dawn_ticks.ts)
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, Math.max(16, total));
+      markDawnProgress();
     } catch (e) {
       staging.destroy();
       this.checkHealthy();
@@ -382,7 +385,9 @@ export class GpuContext {
   /** Waits until the queue is idle (one sync). */
   async sync(): Promise<void> {
     this.flush();
+    markDawnProgress();
     await this.device.queue.onSubmittedWorkDone();
+    markDawnProgress();
     this.checkHealthy();
   }
 

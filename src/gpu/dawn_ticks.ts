@@ -12,9 +12,10 @@
  * docs/conversion.md).
  *
  * The pacer wraps the global `setImmediate` (the binding looks it up on every tick): a chain of native
- * callbacks that has run longer than {@link PACE_AFTER_MS} continues from 1 ms timers instead, which cuts
- * the ticks of a long wait about tenfold and their quadratic cost a hundredfold, while short waits (a decode
- * step's readback) keep their immediate ticks. JavaScript callbacks are never paced.
+ * callbacks longer than {@link PACE_AFTER_TICKS} ticks continues from 1 ms timers instead, which cuts the
+ * ticks of a long wait about tenfold and their quadratic cost a hundredfold, while short waits (a decode
+ * step's readback) keep their immediate ticks. JavaScript callbacks are never paced. A chain's length counts
+ * from its start or from the last {@link markDawnProgress} (each readback calls it as it begins and ends).
  * @module
  */
 
@@ -24,8 +25,14 @@ export type DawnTickMode = "off" | "count" | "pace";
 /** Every {@link DawnTickMode}, for option parsing. */
 export const DAWN_TICK_MODES: readonly DawnTickMode[] = ["off", "count", "pace"];
 
-/** A chain of native callbacks older than this (ms) continues from 1 ms timers in "pace" mode. */
-export const PACE_AFTER_MS = 20;
+/**
+ * A chain longer than this many native ticks continues from 1 ms timers in "pace" mode. A decode step's
+ * readback took 30–90 ticks on the H100, a router-training epoch's thousands. Counted in ticks, not ms:
+ * with a 20 ms age limit, the garbage-collection pauses inside a few short decode readbacks made them look
+ * old, and each paced tick then cost milliseconds: H100 decode ran at 326–362 tok/s against 384–460
+ * unpaced (2026-12-05, `bench/probe_decode.ts`).
+ */
+export const PACE_AFTER_TICKS = 400;
 
 /** What the pacer has seen since it was installed. */
 export interface DawnTickStats {
@@ -72,6 +79,8 @@ export interface DawnTickPacer {
   clearImmediate: ClearImmediateFn;
   /** What the pacer has seen so far. */
   stats: () => DawnTickStats;
+  /** A wait ended or began: the running chain's length counts from here. */
+  markProgress: () => void;
 }
 
 interface Entry {
@@ -90,7 +99,7 @@ function isNative(fn: unknown): boolean {
  * @param original The `setImmediate` to wrap.
  * @param originalClear Its `clearImmediate`.
  * @param clock Timers and clock for paced callbacks.
- * @param paceAfterMs Chain age after which native callbacks are paced.
+ * @param paceAfterTicks Chain length (native ticks since its start or last mark) after which they are paced.
  * @returns The pacer.
  */
 export function createDawnTickPacer(
@@ -98,13 +107,13 @@ export function createDawnTickPacer(
   original: SetImmediateFn,
   originalClear: ClearImmediateFn,
   clock: PacerClock = REAL_CLOCK,
-  paceAfterMs = PACE_AFTER_MS,
+  paceAfterTicks = PACE_AFTER_TICKS,
 ): DawnTickPacer {
   const counts = { scheduled: 0, chains: 0, paced: 0 };
   const pending = new Set<Entry>();
   const byHandle = new WeakMap<object, Entry>();
   let depth = 0; // > 0 while a native callback of ours runs: a native one it queues continues its chain
-  let chainStart = 0;
+  let chainTicks = 0; // native ticks queued in the running chain since its start or the last mark
   const stats = (): DawnTickStats => {
     let oldest = Infinity;
     for (const e of pending) oldest = Math.min(oldest, e.at);
@@ -121,7 +130,7 @@ export function createDawnTickPacer(
     const native = isNative(fn);
     // a native callback queued from outside a native callback's run starts a chain (Dawn: idle to busy)
     if (native && depth === 0) {
-      chainStart = at;
+      chainTicks = 0;
       counts.chains++;
     }
     const entry: Entry = { at, cancel: () => {} };
@@ -136,7 +145,8 @@ export function createDawnTickPacer(
       }
     };
     let handle: unknown;
-    if (mode === "pace" && native && depth > 0 && at - chainStart > paceAfterMs) {
+    if (native && depth > 0) chainTicks++;
+    if (mode === "pace" && native && depth > 0 && chainTicks > paceAfterTicks) {
       counts.paced++;
       const timer = clock.setTimeout(turn, 1);
       entry.cancel = () => clock.clearTimeout(timer);
@@ -155,10 +165,13 @@ export function createDawnTickPacer(
     pending.delete(entry);
     entry.cancel();
   };
-  return { setImmediate: setImmediatePaced, clearImmediate: clearImmediatePaced, stats };
+  const markProgress = () => {
+    chainTicks = 0;
+  };
+  return { setImmediate: setImmediatePaced, clearImmediate: clearImmediatePaced, stats, markProgress };
 }
 
-let installed: (() => DawnTickStats) | null = null;
+let installed: DawnTickPacer | null = null;
 
 /**
  * Installs a pacer over the global `setImmediate` once per process, for Dawn's binding to pick up (later
@@ -167,15 +180,23 @@ let installed: (() => DawnTickStats) | null = null;
  * @returns The installed pacer's report, or null when there is none.
  */
 export function installDawnTicks(mode: DawnTickMode): (() => DawnTickStats) | null {
-  if (installed || mode === "off") return installed;
+  if (installed || mode === "off") return installed?.stats ?? null;
   const g = globalThis as unknown as { setImmediate?: SetImmediateFn; clearImmediate?: ClearImmediateFn };
   const original = g.setImmediate, originalClear = g.clearImmediate;
   if (!original || !originalClear) return null;
   const pacer = createDawnTickPacer(mode, original, originalClear);
   g.setImmediate = pacer.setImmediate;
   g.clearImmediate = pacer.clearImmediate;
-  installed = pacer.stats;
-  return installed;
+  installed = pacer;
+  return pacer.stats;
+}
+
+/**
+ * Tells the installed pacer (if any) that a wait began or ended, so that a chain of Dawn ticks running
+ * through back-to-back short waits is never taken for one long wait and paced.
+ */
+export function markDawnProgress(): void {
+  installed?.markProgress();
 }
 
 /**
@@ -186,7 +207,7 @@ export function installDawnTicks(mode: DawnTickMode): (() => DawnTickStats) | nu
  */
 export function describeDawnTicks(): string | null {
   if (!installed) return null;
-  const s = installed();
+  const s = installed.stats();
   const queued = s.pending
     ? `${s.pending} queued, the oldest for ${(s.oldestPendingMs / 1000).toFixed(1)} s`
     : "none queued";

@@ -4,6 +4,7 @@ import {
   createDawnTickPacer,
   describeDawnTicks,
   installDawnTicks,
+  markDawnProgress,
   type PacerClock,
   type SetImmediateFn,
 } from "../../src/gpu/dawn_ticks.ts";
@@ -84,7 +85,7 @@ Deno.test("dawn ticks: a long chain of native ticks moves to 1 ms timers, and a 
     if (loop.timers.size) assert.deepEqual([...loop.timers.values()].map((x) => x.ms), [1]);
     loop.turn(1);
   }
-  // ticks queued at t = 0..5 are within 5 ms of the chain's start: immediate; those queued later, on timers
+  // the chain's first tick and the 5 it queues are immediate; the ones after those, on timers
   assert.deepEqual(kinds, [...Array(6).fill("immediate"), ...Array(6).fill("timer")]);
   assert.equal(ticks.n, 12);
   assert.deepEqual({ ...p.stats(), oldestPendingMs: 0 }, {
@@ -100,6 +101,41 @@ Deno.test("dawn ticks: a long chain of native ticks moves to 1 ms timers, and a 
   dawnChain(p.setImmediate, () => false, ticks);
   assert.equal(loop.immediates.size, 1);
   assert.equal(p.stats().chains, 2);
+});
+
+Deno.test("dawn ticks: a chain through short marked waits stays immediate; an unmarked stretch is paced", () => {
+  const loop = fakeLoop();
+  const p = createDawnTickPacer("pace", loop.set, loop.clear, loop.clock, 5);
+  const ticks = { n: 0 };
+  // one chain of 20 ticks running through back-to-back readbacks: each marks progress as it begins and
+  // ends (every 3 ticks here), so the chain never looks longer than 5 ticks while they run
+  dawnChain(p.setImmediate, () => loop.clock.now() < 20, ticks);
+  const kinds: string[] = [];
+  while (loop.immediates.size + loop.timers.size > 0) {
+    kinds.push(loop.timers.size ? "timer" : "immediate");
+    if (loop.clock.now() % 3 === 0 && loop.clock.now() < 12) p.markProgress();
+    loop.turn(1);
+  }
+  // marks at t = 0, 3, 6, 9: ticks queued up to t = 9 + 5 are immediate, those of t = 15..19 paced
+  // (a tick per ms here; the pacer counts ticks, not ms)
+  assert.deepEqual(kinds, [...Array(15).fill("immediate"), ...Array(5).fill("timer")]);
+  assert.equal(p.stats().chains, 1);
+  assert.equal(p.stats().paced, 5);
+});
+
+Deno.test("dawn ticks: a pause inside a short chain (a garbage collection) does not get it paced", () => {
+  const loop = fakeLoop();
+  const p = createDawnTickPacer("pace", loop.set, loop.clear, loop.clock, 5);
+  const ticks = { n: 0 };
+  dawnChain(p.setImmediate, () => ticks.n < 4, ticks);
+  loop.turn(1);
+  loop.turn(200); // 200 ms between two ticks of one short wait
+  assert.equal(loop.immediates.size, 1);
+  assert.equal(loop.timers.size, 0, "not paced: only 2 ticks into the chain");
+  loop.turn(1);
+  loop.turn(1);
+  assert.equal(ticks.n, 4);
+  assert.equal(p.stats().paced, 0);
 });
 
 Deno.test("dawn ticks: JavaScript callbacks and 'count' mode are never paced", () => {
@@ -140,7 +176,7 @@ Deno.test("dawn ticks: a cleared callback never runs, whether queued immediate o
   let ran = 0;
   let pacedHandle: unknown;
   p.setImmediate(native(() => {
-    pacedHandle = p.setImmediate(native(() => ran++)); // chained and past 0 ms: paced
+    pacedHandle = p.setImmediate(native(() => ran++)); // chained and past 0 ticks: paced
   }));
   loop.turn(1);
   assert.equal(loop.timers.size, 1);
@@ -175,4 +211,5 @@ Deno.test("dawn ticks: installed on the global setImmediate, once, and described
   await new Promise((r) => setImmediate(r));
   assert.equal(stats().scheduled, before + 1);
   assert.match(describeDawnTicks() ?? "", /^Dawn ticks: \d+ in \d+ chains, 0 paced, none queued$/);
+  markDawnProgress(); // reaches the installed pacer; nothing queued, so nothing to observe but no throw
 });
