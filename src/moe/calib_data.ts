@@ -50,18 +50,26 @@ const paragraphsOf = (text: string) => {
   return parts.map((p) => p.replace(/\s+/g, " ").trim()).filter((p) => p.length > 0);
 };
 
-function parseIdRows(json: unknown, file: string): number[][] {
+/**
+ * Token-id rows from a parsed JSON file: `[...]`, `[[...], ...]` or `{"input_ids": ...}`.
+ * @param json The parsed file.
+ * @param file Its path, for messages.
+ * @param option The option that named the file, for messages.
+ * @returns The rows.
+ * @throws {InvalidInputError} When the JSON holds no rows of non-negative integers.
+ */
+export function parseIdRows(json: unknown, file: string, option = "calib"): number[][] {
   const v = (json as { input_ids?: unknown })?.input_ids ?? json;
   if (!Array.isArray(v) || v.length === 0) {
     throw new InvalidInputError(
-      "calib",
+      option,
       `${file}: expected token-id rows ([[...], ...] or {"input_ids": ...})`,
     );
   }
   const rows = (Array.isArray(v[0]) ? v : [v]) as unknown[];
   return rows.map((r, i) => {
     if (!Array.isArray(r) || !r.every((x) => Number.isInteger(x) && x >= 0)) {
-      throw new InvalidInputError("calib", `${file}: row ${i} is not a list of non-negative integers`);
+      throw new InvalidInputError(option, `${file}: row ${i} is not a list of non-negative integers`);
     }
     return r as number[];
   });

@@ -52,10 +52,31 @@ export interface PerplexityOptions {
   onProgress?: ProgressCallback;
 }
 
+/** The evaluation text's token ids: given ones checked against the vocabulary, text tokenized. */
+function tokenIds(model: Model, text: string | number[], vocab: number): number[] {
+  if (Array.isArray(text)) {
+    const bad = text.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+    if (bad >= 0) {
+      throw new InvalidInputError(
+        "text",
+        `token id ${text[bad]} at position ${bad} is outside the model's vocabulary (0–${vocab - 1})`,
+      );
+    }
+    return text;
+  }
+  if (!model.tokenizer) {
+    throw new InvalidInputError(
+      "text",
+      `${model.id} has no tokenizer to read the text with: give token ids as JSON instead`,
+    );
+  }
+  return model.tokenizer.encode(text).filter((id) => id < vocab);
+}
+
 /**
  * Perplexity of non-overlapping windows of `text` at each τ.
  * @param model A GPT-2 model (dense or converted).
- * @param text Evaluation text.
+ * @param text Evaluation text, or its token ids (for models without a tokenizer).
  * @param runs τ values (and/or top-k settings) to evaluate.
  * @param o Token budget and window.
  * @returns One row per run.
@@ -63,7 +84,7 @@ export interface PerplexityOptions {
  */
 export async function evaluatePerplexity(
   model: Model,
-  text: string,
+  text: string | number[],
   runs: RunOptions[],
   o: PerplexityOptions = {},
 ): Promise<EvalRow[]> {
@@ -71,10 +92,7 @@ export async function evaluatePerplexity(
   if (cfg.family !== "gpt2") {
     throw new InvalidInputError("model", `${model.id} is not a language model; use --dataset for encoders`);
   }
-  if (!model.tokenizer) {
-    throw new InvalidInputError("text", `${model.id} has no tokenizer to read the text with`);
-  }
-  const ids = model.tokenizer.encode(text).filter((id) => id < cfg.vocabSize).slice(0, o.maxTokens ?? 8192);
+  const ids = tokenIds(model, text, cfg.vocabSize).slice(0, o.maxTokens ?? 8192);
   const ctx = Math.min(o.context ?? 1024, cfg.maxPositions);
   if (ids.length < 2) throw new InvalidInputError("text", "the text has fewer than 2 tokens");
   const windows: number[][] = [];

