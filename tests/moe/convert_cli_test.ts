@@ -1,20 +1,7 @@
 /** `d2d convert` as a user meets it: a bad choice exits 2 naming the option and its choices; the τ table is legible. */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-
-const ENTRY = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
-
-async function d2d(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, ENTRY, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
-}
+import { runD2d as d2d } from "../helpers/cli.ts";
 
 Deno.test("d2d convert: --router-device and --router-target accept only their choices", async () => {
   const base = ["convert", "--model", "/nonexistent/model", "--out", "/nonexistent/out"];

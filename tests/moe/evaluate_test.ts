@@ -3,6 +3,7 @@
  * the model's own logits, token-id input for models without a tokenizer, and the CLI's table, JSON and plot.
  */
 import assert from "node:assert/strict";
+import { runD2d as d2d } from "../helpers/cli.ts";
 import { fileURLToPath } from "node:url";
 import { loadModel } from "../../src/model/load.ts";
 import { InvalidInputError } from "../../src/model/errors.ts";
@@ -10,8 +11,6 @@ import { evaluatePerplexity } from "../../src/moe/evaluate.ts";
 import { Rng } from "../../src/util/rng.ts";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/hf-tiny/tiny-gpt2-relu", import.meta.url));
-const ENTRY = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
 const VOCAB = 512; // the fixture's vocab_size
 
 /** Deterministic token ids in the fixture's vocabulary. */
@@ -74,17 +73,6 @@ Deno.test("evaluatePerplexity: bad input is named", async () => {
     (e) => e instanceof InvalidInputError && /fewer than 2 tokens/.test(e.message),
   );
 });
-
-async function d2d(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, ENTRY, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
-}
 
 Deno.test("d2d eval: token ids from JSON, a table, JSON rows and an SVG plot for a converted model", async () => {
   const dir = await Deno.makeTempDir({ prefix: "d2d-eval-test-" });
