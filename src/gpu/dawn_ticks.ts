@@ -13,8 +13,8 @@
  *
  * The pacer wraps the global `setImmediate` (the binding looks it up on every tick): a chain of native
  * callbacks longer than {@link PACE_AFTER_TICKS} ticks continues from 1 ms timers instead, which cuts the
- * ticks of a long wait about tenfold and their quadratic cost a hundredfold, while short waits (a decode
- * step's readback) keep their immediate ticks. JavaScript callbacks are never paced. A chain's length counts
+ * ticks of a long wait several-fold (a 300 ms readback's about sixfold) and their quadratic cost by the
+ * square of that, while short waits (a decode step's readback) keep their immediate ticks. JavaScript callbacks are never paced. A chain's length counts
  * from its start or from the last {@link markDawnProgress} (each readback calls it as it begins and ends).
  * @module
  */

@@ -3,10 +3,10 @@
  * accuracy and cosine to dense for sentence encoders), as a table, JSON and an SVG plot.
  * @module
  */
+import { InvalidInputError } from "../../model/errors.ts";
 import type { RunOptions } from "../../model/model.ts";
 import { parseIdRows } from "../../moe/calib_data.ts";
 import { readLabelledTsv, sentimentDataset } from "../../moe/datasets.ts";
-import { InvalidInputError } from "../../model/errors.ts";
 import { type EvalRow, evaluatePerplexity, evaluateProbe } from "../../moe/evaluate.ts";
 import { renderPlot } from "../../moe/plot_svg.ts";
 import { terminalProgress } from "../../util/progress.ts";
