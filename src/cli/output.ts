@@ -45,3 +45,14 @@ export function table(header: string[], rows: (string | number)[][]): string {
     "\n",
   );
 }
+
+/**
+ * τ for a table: at least three decimals, more when it has them (up to six), so that 0.0865 and 0.087 stay
+ * apart (`toFixed(3)` printed both as 0.087, and the convert table's 0.085 and 0.09 both as 0.09).
+ * @param tau The threshold.
+ * @returns Its text.
+ */
+export function formatTau(tau: number): string {
+  const decimals = String(Number(tau.toFixed(6))).split(".")[1]?.length ?? 0;
+  return tau.toFixed(Math.max(3, decimals));
+}

@@ -9,7 +9,7 @@ import { ROUTER_TARGETS } from "../../moe/router_target.ts";
 import { terminalProgress } from "../../util/progress.ts";
 import { Opts, parse, UsageError } from "../args.ts";
 import { backendOption } from "../common.ts";
-import { note, out, outJson, table } from "../output.ts";
+import { formatTau, note, out, outJson, table } from "../output.ts";
 
 /** Usage text. */
 export const CONVERT_HELP = `d2d convert --model DIR --out DIR [--expert-size S | --experts E] [options]
@@ -149,7 +149,7 @@ export async function convertCommand(args: string[]): Promise<number> {
   out(table(
     ["tau", "ffn_fraction", ...(a ? ["attention_fraction"] : []), "compute_fraction", metric],
     manifest.calibration.map((c) => [
-      c.tau.toFixed(3), // the default grid steps by 0.005
+      formatTau(c.tau),
       c.ffn_fraction.toFixed(3),
       ...(a ? [(c.attention_fraction ?? NaN).toFixed(3)] : []),
       (c.compute_fraction ?? NaN).toFixed(3),

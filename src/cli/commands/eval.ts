@@ -12,7 +12,7 @@ import { renderPlot } from "../../moe/plot_svg.ts";
 import { terminalProgress } from "../../util/progress.ts";
 import { Opts, parse, UsageError } from "../args.ts";
 import { MODEL_HELP, MODEL_OPTIONS, openModel } from "../common.ts";
-import { note, out, outJson, table } from "../output.ts";
+import { formatTau, note, out, outJson, table } from "../output.ts";
 
 /** Usage text. */
 export const EVAL_HELP =
@@ -102,7 +102,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   }
   if (plot) await writePlot(plot, model.id, kind, source, rows);
   if (o.flag("json")) return outJson(rows), 0;
-  const name = (r: EvalRow) => (r.topk !== undefined ? `top-${r.topk}` : r.tau.toFixed(3));
+  const name = (r: EvalRow) => (r.topk !== undefined ? `top-${r.topk}` : formatTau(r.tau));
   // Models converted with --attention also report their attention experts' fraction.
   const attn = rows.some((r) => r.attention_fraction !== undefined);
   const attnHead = attn ? ["attention_fraction"] : [];
