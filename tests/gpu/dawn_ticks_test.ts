@@ -53,6 +53,20 @@ function dawnChain(setImm: SetImmediateFn, busy: () => boolean, ticks: { n: numb
   setImm(native(tick));
 }
 
+/**
+ * Runs the fake loop dry, one turn per ms, calling `beforeTurn` before each, and says how each turn's
+ * callback was queued: "immediate" or "timer".
+ */
+function drain(loop: ReturnType<typeof fakeLoop>, beforeTurn: () => void): string[] {
+  const kinds: string[] = [];
+  while (loop.immediates.size + loop.timers.size > 0) {
+    kinds.push(loop.timers.size ? "timer" : "immediate");
+    beforeTurn();
+    loop.turn(1);
+  }
+  return kinds;
+}
+
 Deno.test("dawn ticks: callbacks run once, with their arguments, and are counted", () => {
   const loop = fakeLoop();
   const p = createDawnTickPacer("pace", loop.set, loop.clear, loop.clock, 5);
@@ -79,12 +93,9 @@ Deno.test("dawn ticks: a long chain of native ticks moves to 1 ms timers, and a 
   const ticks = { n: 0 };
   let busyUntil = 12;
   dawnChain(p.setImmediate, () => loop.clock.now() < busyUntil, ticks);
-  const kinds: string[] = [];
-  while (loop.immediates.size + loop.timers.size > 0) {
-    kinds.push(loop.timers.size ? "timer" : "immediate");
+  const kinds = drain(loop, () => {
     if (loop.timers.size) assert.deepEqual([...loop.timers.values()].map((x) => x.ms), [1]);
-    loop.turn(1);
-  }
+  });
   // the chain's first tick and the 5 it queues are immediate; the ones after those, on timers
   assert.deepEqual(kinds, [...Array(6).fill("immediate"), ...Array(6).fill("timer")]);
   assert.equal(ticks.n, 12);
@@ -110,12 +121,9 @@ Deno.test("dawn ticks: a chain through short marked waits stays immediate; an un
   // one chain of 20 ticks running through back-to-back readbacks: each marks progress as it begins and
   // ends (every 3 ticks here), so the chain never looks longer than 5 ticks while they run
   dawnChain(p.setImmediate, () => loop.clock.now() < 20, ticks);
-  const kinds: string[] = [];
-  while (loop.immediates.size + loop.timers.size > 0) {
-    kinds.push(loop.timers.size ? "timer" : "immediate");
+  const kinds = drain(loop, () => {
     if (loop.clock.now() % 3 === 0 && loop.clock.now() < 12) p.markProgress();
-    loop.turn(1);
-  }
+  });
   // marks at t = 0, 3, 6, 9: ticks queued up to t = 9 + 5 are immediate, those of t = 15..19 paced
   // (a tick per ms here; the pacer counts ticks, not ms)
   assert.deepEqual(kinds, [...Array(15).fill("immediate"), ...Array(5).fill("timer")]);
