@@ -145,8 +145,9 @@ export function createDawnTickPacer(
       }
     };
     let handle: unknown;
-    if (native && depth > 0) chainTicks++;
-    if (mode === "pace" && native && depth > 0 && chainTicks > paceAfterTicks) {
+    const continuesChain = native && depth > 0;
+    if (continuesChain) chainTicks++;
+    if (mode === "pace" && continuesChain && chainTicks > paceAfterTicks) {
       counts.paced++;
       const timer = clock.setTimeout(turn, 1);
       entry.cancel = () => clock.clearTimeout(timer);
